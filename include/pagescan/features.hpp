@@ -1,0 +1,75 @@
+// Feature probing: what the running kernel offers, tested functionally, probed once.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "pagescan/categories.hpp"
+#include "pagescan/scan.hpp"
+
+namespace pagescan {
+
+struct Features {
+  std::string kernel_release;  // uname -r
+  std::uint64_t page_size = 0;
+
+  // PAGEMAP_SCAN (6.7+): probed with an empty scan on /proc/self/pagemap, one category
+  // bit at a time, as CRIU does after 6.7 rejected SOFT_DIRTY (criu#2334).
+  bool pagemap_scan = false;
+  int pagemap_scan_errno = 0;            // why not, when absent (ENOTTY: no ioctl)
+  Categories scan_categories;            // bits the ioctl accepts
+  std::uint64_t user_address_limit = 0;  // highest end access_ok() accepts
+  // The kernel has the Sep 2025 fix for WP_MATCHING with vec_len == 0 on partial huge
+  // pages (kernel-pagemap-scan.md §5.3); without it such a call can oops.
+  bool wp_without_buffer_safe = false;
+
+  // userfaultfd
+  bool userfaultfd = false;                 // a uffd could be created
+  bool userfaultfd_via_dev = false;         // only through /dev/userfaultfd
+  bool userfaultfd_user_mode_only = false;  // created with UFFD_USER_MODE_ONLY
+  std::uint64_t userfaultfd_features = 0;   // UFFDIO_API feature word offered
+  bool uffd_wp_async = false;
+  bool uffd_wp_unpopulated = false;
+  bool uffd_wp_hugetlbfs_shmem = false;
+  std::string userfaultfd_detail;  // why not, when unavailable
+
+  // Soft-dirty, by a functional test in a forked child (clear_refs, write, bit 55).
+  bool soft_dirty = false;
+  std::string soft_dirty_detail;
+
+  // MADV_GUARD_INSTALL (6.13+) works on anonymous memory.
+  bool guard_regions = false;
+
+  // Transparent huge pages.
+  std::string thp_mode;                  // "always", "madvise", "never" or "" if absent
+  std::uint64_t thp_pmd_size = 0;        // hpage_pmd_size
+  std::vector<std::uint64_t> thp_sizes;  // every (m)THP size the kernel offers
+  bool thp_use_zero_page = false;
+
+  // hugetlb (default size)
+  std::uint64_t hugetlb_page_size = 0;
+  std::uint64_t hugetlb_pages_total = 0;
+  std::uint64_t hugetlb_pages_free = 0;
+
+  // Swap
+  std::uint64_t swap_total_bytes = 0;
+
+  // pagemap shows PFNs to this caller (CAP_SYS_ADMIN): exact zero-page detection.
+  bool pfns_visible = false;
+
+  KernelLimits limits() const {
+    return KernelLimits{page_size, user_address_limit, scan_categories};
+  }
+  // Regions the kernel collects before it restarts a walk: PMD_SIZE / PAGE_SIZE.
+  std::uint64_t chunk_regions() const { return page_size / 8; }
+};
+
+// The features of this machine, probed on first use and cached. Thread-safe.
+const Features& features();
+
+// Probes afresh (not cached). Never fails: what cannot be probed reads as absent, with
+// the reason in the *_detail strings or errno fields.
+Features probe_features();
+
+}  // namespace pagescan

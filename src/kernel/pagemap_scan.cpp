@@ -1,0 +1,59 @@
+// The PAGEMAP_SCAN ioctl itself, and the errors it raises described with context.
+#include "kernel/pagemap_scan.hpp"
+
+#include <sys/ioctl.h>
+
+#include <cerrno>
+#include <cinttypes>
+#include <cstdio>
+#include <cstring>
+
+#include "kernel/uapi.hpp"
+
+namespace pagescan::kernel {
+
+long pagemap_scan_ioctl(int pagemap_fd, RawScanArgs& args) {
+  long n = ::ioctl(pagemap_fd, uapi::PAGEMAP_SCAN, &args);
+  return n < 0 ? -errno : n;
+}
+
+std::string describe_scan(const Process& process, std::uint64_t start, std::uint64_t end) {
+  char range[64];
+  std::snprintf(range, sizeof range, " [0x%" PRIx64 "-0x%" PRIx64 ")", start, end);
+  return "scan of " + process.describe() + range;
+}
+
+Error scan_failure(int err, const Process& process, const RawScanArgs& args) {
+  std::string text = describe_scan(process, args.start, args.end) + ": PAGEMAP_SCAN: ";
+  text += std::strerror(err);
+  ErrorKind kind = ErrorKind::kernel_failure;
+  switch (err) {
+    case ENOTTY:
+      text += " (this kernel has no PAGEMAP_SCAN ioctl; it needs Linux 6.7 or later)";
+      kind = ErrorKind::unsupported;
+      break;
+    case EPERM:
+      text += " (a VMA in range is not registered for async userfaultfd write-protect)";
+      kind = ErrorKind::permission;
+      break;
+    case EINVAL:
+      text += " (the kernel rejected the request)";
+      kind = ErrorKind::invalid_argument;
+      break;
+    case EFAULT:
+      text += " (the output buffer or range is not accessible)";
+      kind = ErrorKind::invalid_argument;
+      break;
+    case EINTR:
+      text += " (interrupted by a fatal signal)";
+      break;
+    case ENOMEM:
+      text += " (the kernel could not allocate its bounce buffer or page tables)";
+      break;
+    default:
+      break;
+  }
+  return Error(err, kind, std::move(text));
+}
+
+}  // namespace pagescan::kernel

@@ -1,0 +1,110 @@
+// RAII guards for hugetlb reservations and swap, restoring the previous state.
+#include "support/system_settings.hpp"
+
+#include <fcntl.h>
+#include <sys/swap.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+
+namespace pagescan::test {
+
+namespace {
+
+const char* kNrHugepages = "/proc/sys/vm/nr_hugepages";
+
+std::uint64_t read_number(const char* path) {
+  std::ifstream in(path);
+  std::uint64_t v = 0;
+  in >> v;
+  return v;
+}
+
+bool write_number(const char* path, std::uint64_t v) {
+  std::ofstream out(path);
+  out << v;
+  out.flush();
+  return static_cast<bool>(out);
+}
+
+std::uint64_t meminfo(const char* field) {
+  std::ifstream in("/proc/meminfo");
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind(field, 0) == 0)
+      return std::strtoull(line.c_str() + std::strlen(field), nullptr, 10);
+  }
+  return 0;
+}
+
+}  // namespace
+
+HugetlbReservation::HugetlbReservation(std::uint64_t pages) {
+  previous_ = read_number(kNrHugepages);
+  if (previous_ < pages) {
+    if (!write_number(kNrHugepages, pages)) {
+      why_not_ = std::string("cannot write ") + kNrHugepages + " (needs root)";
+      return;
+    }
+    changed_ = true;
+  }
+  ok_ = free_pages() >= pages;
+  if (!ok_) why_not_ = "the kernel could not reserve " + std::to_string(pages) + " huge pages";
+}
+
+HugetlbReservation::~HugetlbReservation() {
+  if (changed_) write_number(kNrHugepages, previous_);
+}
+
+std::uint64_t HugetlbReservation::free_pages() const {
+  return meminfo("HugePages_Free:");
+}
+
+SwapSpace::SwapSpace(std::uint64_t bytes) {
+  if (meminfo("SwapTotal:") > 0) {
+    ok_ = true;  // swap already active: nothing to add or remove
+    return;
+  }
+  char path[] = "/var/tmp/pagescan-swap-XXXXXX";
+  int fd = ::mkstemp(path);
+  if (fd < 0) {
+    why_not_ = std::string("cannot create a swapfile: ") + std::strerror(errno);
+    return;
+  }
+  path_ = path;
+  // A swapfile must have real blocks (no holes): write zeros, then a swap header.
+  std::string zeros(1 << 20, '\0');
+  for (std::uint64_t done = 0; done < bytes; done += zeros.size()) {
+    if (::write(fd, zeros.data(), zeros.size()) != static_cast<ssize_t>(zeros.size())) {
+      why_not_ = "cannot fill the swapfile";
+      ::close(fd);
+      return;
+    }
+  }
+  ::fsync(fd);
+  ::close(fd);
+  std::string cmd = "mkswap -q " + path_ + " >/dev/null 2>&1";
+  if (std::system(cmd.c_str()) != 0) {
+    why_not_ = "mkswap failed on " + path_;
+    return;
+  }
+  if (::swapon(path_.c_str(), 0) != 0) {
+    why_not_ = std::string("swapon failed: ") + std::strerror(errno) +
+               " (needs root and a filesystem that supports swapfiles)";
+    return;
+  }
+  ok_ = true;
+}
+
+SwapSpace::~SwapSpace() {
+  if (!path_.empty()) {
+    ::swapoff(path_.c_str());
+    ::unlink(path_.c_str());
+  }
+}
+
+}  // namespace pagescan::test

@@ -173,9 +173,10 @@ class ScanLoop {
     pages_ += pages;
     regions_ += count;
     std::uint64_t last_end = count ? got.back().end : cursor_;
+    if (request_.max_pages) remaining_ -= std::min(pages, remaining_);
+    note_withdrawal(args, count, last_end);
 
     if (request_.max_pages) {
-      remaining_ -= std::min(pages, remaining_);
       if (remaining_ == 0) {
         // A stop address below the last region is stale (§2.4, §5.4): nothing matched
         // after the budget ran out, so the walk went to the end.
@@ -200,6 +201,16 @@ class ScanLoop {
     return count;
   }
 
+  // A stop address the kernel recorded without stopping: a withdrawn partial hugetlb
+  // page under WP_MATCHING (§5.4). Only the last one of a call is visible.
+  void note_withdrawal(const RawScanArgs& args, std::size_t count, std::uint64_t last_end) {
+    if (!request_.write_protect || withdrawn_) return;
+    bool budget_stop = request_.max_pages && remaining_ == 0;
+    bool buffer_stop = count == chunk_ && !budget_stop;
+    bool explained = args.walk_end >= end_ || ((buffer_stop || budget_stop) && args.walk_end >= last_end);
+    if (!explained) withdrawn_ = args.walk_end;
+  }
+
   bool done() const { return done_; }
   void stop_by_caller() {
     walk_end_ = cursor_;
@@ -215,6 +226,7 @@ class ScanLoop {
     s.pages = pages_;
     s.kernel_calls = calls_;
     s.backend = Backend::kernel;
+    s.withdrawn_hugetlb_page = withdrawn_;
     return s;
   }
 
@@ -232,6 +244,7 @@ class ScanLoop {
   std::uint64_t regions_ = 0;
   std::uint64_t calls_ = 0;
   std::uint64_t walk_end_ = 0;
+  std::uint64_t withdrawn_ = 0;
   StopReason stop_ = StopReason::complete;
   bool done_ = false;
 };

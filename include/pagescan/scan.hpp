@@ -164,6 +164,12 @@ struct ScanSummary {
   std::uint64_t pages = 0;         // pages in them
   std::uint64_t kernel_calls = 0;  // ioctls issued (for diagnostics and benchmarks)
   Backend backend = Backend::kernel;
+  // Under write_protect, the kernel withdraws a matching hugetlb page that the report
+  // would cover only in part (range edge inside it, or a max_pages cut): it is neither
+  // reported nor re-armed, so it stays written and a later scan covering the whole huge
+  // page reports it (kernel-pagemap-scan.md §5.4). The address of the first such page
+  // seen, or 0 when none was withdrawn.
+  std::uint64_t withdrawn_hugetlb_page = 0;
 };
 
 struct ScanResult : ScanSummary {

@@ -44,6 +44,11 @@ Error scan_failure(int err, const Process& process, const RawScanArgs& args) {
       text += " (the output buffer or range is not accessible)";
       kind = ErrorKind::invalid_argument;
       break;
+    case ESRCH:
+      // The target's mm is gone (mmget_not_zero failed): it exited.
+      text += " (" + process.describe() + " exited while it was being read)";
+      kind = ErrorKind::no_such_process;
+      break;
     case EINTR:
       text += " (interrupted by a fatal signal)";
       break;

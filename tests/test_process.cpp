@@ -1,0 +1,198 @@
+// Process handles: scanning another process, a process that exits, fork(), and the errors
+// for pids that cannot be scanned.
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstring>
+#include <thread>
+
+#include "pagescan/features.hpp"
+#include "pagescan/scan.hpp"
+#include "support/child_process.hpp"
+#include "support/memory.hpp"
+
+using namespace pagescan;
+using namespace pagescan::test;
+
+#define SKIP_WITHOUT_SCAN() \
+  if (!features().pagemap_scan) GTEST_SKIP() << "kernel lacks PAGEMAP_SCAN"
+
+namespace {
+
+// A child with 3 written pages, 2 read (zero) pages and 3 untouched pages in one mapping.
+std::vector<std::uint64_t> known_layout() {
+  const std::size_t page = page_size();
+  auto* p = static_cast<char*>(
+      ::mmap(nullptr, 8 * page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0));
+  ::madvise(p, 8 * page, MADV_NOHUGEPAGE);
+  for (int i = 0; i < 3; ++i) p[i * page] = 1;
+  for (int i = 3; i < 5; ++i) (void)*static_cast<volatile char*>(p + i * page);
+  return {reinterpret_cast<std::uint64_t>(p)};
+}
+
+}  // namespace
+
+TEST(OtherProcess, ScanOfAChildSeesItsLayout) {
+  SKIP_WITHOUT_SCAN();
+  ChildProcess child(known_layout);
+  ASSERT_EQ(child.addresses().size(), 1u);
+  const std::uint64_t base = child.addresses()[0], page = page_size();
+  auto proc = Process::attach(child.pid());
+  ASSERT_TRUE(proc) << proc.error().message();
+  EXPECT_FALSE(proc->is_self());
+  EXPECT_EQ(proc->pid(), child.pid());
+  auto r = scan(*proc, ScanRequest::over(base, base + 8 * page)
+                           .all_of(Category::present)
+                           .returning(Category::present | Category::pfnzero));
+  ASSERT_TRUE(r) << r.error().message();
+  ASSERT_EQ(r->regions.size(), 2u);
+  EXPECT_EQ(r->regions[0], (PageRegion{base, base + 3 * page, Category::present}));
+  EXPECT_EQ(r->regions[1], (PageRegion{base + 3 * page, base + 5 * page,
+                                       Category::present | Category::pfnzero}));
+}
+
+TEST(OtherProcess, ScanAfterTheTargetExitedIsNoSuchProcess) {
+  SKIP_WITHOUT_SCAN();
+  ChildProcess child(known_layout);
+  const std::uint64_t base = child.addresses()[0];
+  auto proc = Process::attach(child.pid());
+  ASSERT_TRUE(proc);
+  child.kill_and_reap();
+  auto r = scan(*proc, ScanRequest::over(base, base + 8 * page_size()));
+  ASSERT_FALSE(r) << "an exited process must not read as an empty address space";
+  EXPECT_EQ(r.error().kind(), ErrorKind::no_such_process);
+  EXPECT_NE(r.error().message().find("exited"), std::string::npos) << r.error().message();
+}
+
+TEST(OtherProcess, ScanOfAZombieIsNoSuchProcess) {
+  SKIP_WITHOUT_SCAN();
+  pid_t pid = ::fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) ::_exit(0);
+  auto proc = Process::attach(pid);
+  // Attach may already see the zombie; if not, the scan must.
+  if (proc) {
+    ::usleep(100'000);
+    auto r = scan(*proc, ScanRequest::over(0, 0x10000));
+    ASSERT_FALSE(r);
+    EXPECT_EQ(r.error().kind(), ErrorKind::no_such_process);
+  } else {
+    EXPECT_EQ(proc.error().kind(), ErrorKind::no_such_process) << proc.error().message();
+  }
+  ::waitpid(pid, nullptr, 0);
+}
+
+// A target killed at a random moment during scans: every scan either completes with the
+// full layout or fails with no_such_process; never a shorter answer presented as whole.
+TEST(OtherProcess, TargetExitingMidScanNeverGivesAPartialAnswer) {
+  SKIP_WITHOUT_SCAN();
+  const std::size_t regions = 20'000;
+  for (int round = 0; round < 10; ++round) {
+    ChildProcess child([&] {
+      const std::size_t page = page_size();
+      auto* p = static_cast<char*>(::mmap(nullptr, 2 * regions * page, PROT_READ | PROT_WRITE,
+                                          MAP_PRIVATE | MAP_ANONYMOUS, -1, 0));
+      ::madvise(p, 2 * regions * page, MADV_NOHUGEPAGE);
+      for (std::size_t i = 0; i < regions; ++i) p[2 * i * page] = 1;
+      return std::vector<std::uint64_t>{reinterpret_cast<std::uint64_t>(p)};
+    });
+    const std::uint64_t base = child.addresses()[0];
+    auto proc = Process::attach(child.pid());
+    ASSERT_TRUE(proc);
+    std::jthread killer([&, round] {
+      std::this_thread::sleep_for(std::chrono::microseconds(200 * round));
+      ::kill(child.pid(), SIGKILL);
+    });
+    int outcomes = 0;
+    for (int i = 0; i < 50; ++i) {
+      auto r = scan(*proc, ScanRequest::over(base, base + 2 * regions * page_size())
+                               .all_of(Category::present)
+                               .returning(Category::present),
+                    ScanOptions{64});
+      if (r) {
+        ASSERT_EQ(r->regions.size(), regions) << "round " << round << " scan " << i;
+        ASSERT_EQ(r->stop_reason, StopReason::complete);
+      } else {
+        ASSERT_EQ(r.error().kind(), ErrorKind::no_such_process) << r.error().message();
+        ++outcomes;
+        break;
+      }
+    }
+    killer.join();
+    child.kill_and_reap();
+    EXPECT_LE(outcomes, 1);
+  }
+}
+
+TEST(OtherProcess, AttachErrorsSayWhatIsWrong) {
+  auto zero = Process::attach(0);
+  ASSERT_FALSE(zero);
+  EXPECT_EQ(zero.error().kind(), ErrorKind::invalid_argument);
+  EXPECT_NE(zero.error().message().find("pid 0"), std::string::npos);
+
+  // A pid above pid_max never exists.
+  auto missing = Process::attach(0x3fffffff);
+  ASSERT_FALSE(missing);
+  EXPECT_EQ(missing.error().kind(), ErrorKind::no_such_process);
+  EXPECT_NE(missing.error().message().find("no process with pid 1073741823"), std::string::npos)
+      << missing.error().message();
+
+  // kthreadd (pid 2) is a kernel thread: no user address space.
+  auto kthread = Process::attach(2);
+  ASSERT_FALSE(kthread);
+  EXPECT_EQ(kthread.error().kind(), ErrorKind::invalid_argument);
+  EXPECT_NE(kthread.error().message().find("kernel thread"), std::string::npos)
+      << kthread.error().message();
+}
+
+// An unprivileged caller may not read a root process's page tables.
+TEST(OtherProcess, PermissionDeniedForAnUnprivilegedCaller) {
+  if (::geteuid() != 0) GTEST_SKIP() << "needs root to drop privileges in a child";
+  pid_t parent = ::getpid();
+  pid_t pid = ::fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    if (::setgid(65534) != 0 || ::setuid(65534) != 0) ::_exit(10);
+    auto proc = Process::attach(parent);
+    if (proc) ::_exit(11);
+    ::_exit(proc.error().kind() == ErrorKind::permission ? 0 : 12);
+  }
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 0) << "10: setuid failed, 11: attach allowed, 12: wrong kind";
+}
+
+// A self handle used in a fork()ed child scans the child, not the parent: the child maps
+// a page at an address the parent never maps and must see it.
+TEST(SelfHandle, SurvivesForkAndScansTheChild) {
+  SKIP_WITHOUT_SCAN();
+  auto proc = Process::self();
+  ASSERT_TRUE(proc);
+  ASSERT_TRUE(proc->pagemap_fd());  // opened in the parent
+  pid_t pid = ::fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    const std::size_t page = page_size();
+    auto* p = static_cast<char*>(
+        ::mmap(nullptr, page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0));
+    p[0] = 1;
+    auto r = scan(*proc, ScanRequest::over(reinterpret_cast<std::uint64_t>(p),
+                                           reinterpret_cast<std::uint64_t>(p) + page)
+                             .all_of(Category::present));
+    if (!r) ::_exit(2);
+    ::_exit(r->regions.size() == 1 && proc->pid() == ::getpid() ? 0 : 1);
+  }
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 0) << "1: the child scanned the parent's memory; 2: error";
+  // The parent's handle is untouched by the child's reopen.
+  EXPECT_EQ(proc->pid(), ::getpid());
+  EXPECT_TRUE(proc->pagemap_fd());
+}

@@ -14,20 +14,13 @@
 #include "pagescan/features.hpp"
 #include "pagescan/scan.hpp"
 #include "support/memory.hpp"
+#include "support/scan_helpers.hpp"
 #include "support/system_settings.hpp"
 
 using namespace pagescan;
 using namespace pagescan::test;
 
 namespace {
-
-const Process& self() {
-  static Process p = *Process::self();
-  return p;
-}
-
-#define SKIP_WITHOUT_SCAN() \
-  if (!features().pagemap_scan) GTEST_SKIP() << "kernel lacks PAGEMAP_SCAN"
 
 // One raw ioctl with a buffer large enough for everything: the kernel's own answer for
 // an unbounded output buffer (its regions; its walk_end may be stale, §2.4).
@@ -36,7 +29,7 @@ std::vector<PageRegion> kernel_unbounded(const ScanRequest& request, std::size_t
   RawScanArgs args = to_raw_args(request);
   args.vec = reinterpret_cast<std::uint64_t>(out.data());
   args.vec_len = out.size();
-  int fd = *self().pagemap_fd();
+  int fd = *self_process().pagemap_fd();
   long n = kernel::pagemap_scan_ioctl(fd, args);
   EXPECT_GE(n, 0) << "raw ioctl failed: " << std::strerror(static_cast<int>(-n));
   out.resize(n < 0 ? 0 : static_cast<std::size_t>(n));
@@ -51,7 +44,8 @@ std::vector<PageRegion> present_from_pagemap(std::uint64_t start, std::uint64_t 
   const std::uint64_t page = page_size();
   int fd = ::open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
   std::vector<std::uint64_t> entries((end - start) / page);
-  ssize_t got = ::pread(fd, entries.data(), entries.size() * 8, static_cast<off_t>(start / page * 8));
+  ssize_t got =
+      ::pread(fd, entries.data(), entries.size() * 8, static_cast<off_t>(start / page * 8));
   ::close(fd);
   EXPECT_EQ(got, static_cast<ssize_t>(entries.size() * 8));
   for (std::size_t i = 0; i < entries.size(); ++i) {
@@ -66,20 +60,14 @@ std::vector<PageRegion> present_from_pagemap(std::uint64_t start, std::uint64_t 
   return out;
 }
 
-ScanRequest present_only(const Mapping& m) {
-  return ScanRequest::over(m.start(), m.end())
-      .all_of(Category::present)
-      .returning(Category::present);
-}
-
 }  // namespace
 
 TEST(CompleteScan, AlternatingPagesGiveOneRegionEachWhateverTheChunkSize) {
-  SKIP_WITHOUT_SCAN();
+  PAGESCAN_SKIP_WITHOUT_SCAN();
   Mapping m = Mapping::anonymous(2000);
   for (std::size_t i = 0; i < m.pages(); i += 2) m.write_page(i);
   for (std::size_t chunk : {0, 1, 2, 7, 511, 512, 513, 4096}) {
-    auto r = scan(self(), present_only(m), ScanOptions{chunk});
+    auto r = scan(self_process(), present_only(m), ScanOptions{chunk});
     ASSERT_TRUE(r) << r.error().message();
     ASSERT_EQ(r->regions.size(), 1000u) << "chunk " << chunk;
     for (std::size_t i = 0; i < 1000; ++i) {
@@ -96,31 +84,31 @@ TEST(CompleteScan, AlternatingPagesGiveOneRegionEachWhateverTheChunkSize) {
 // The kernel's own unbounded call reports walk_end = its last internal restart point
 // here (page 1024 of 2000); the complete scan reports the end.
 TEST(CompleteScan, WalkEndIsNeverTheStaleRestartPoint) {
-  SKIP_WITHOUT_SCAN();
+  PAGESCAN_SKIP_WITHOUT_SCAN();
   Mapping m = Mapping::anonymous(2000);
   for (std::size_t i = 0; i < m.pages(); i += 2) m.write_page(i);
   std::vector<PageRegion> out(2048);
   RawScanArgs args = to_raw_args(present_only(m));
   args.vec = reinterpret_cast<std::uint64_t>(out.data());
   args.vec_len = out.size();
-  auto n = scan_raw(self(), args);
+  auto n = scan_raw(self_process(), args);
   ASSERT_TRUE(n) << n.error().message();
   EXPECT_EQ(*n, 1000u);
   EXPECT_LT(args.walk_end, m.end()) << "the kernel's quirk is gone: update §2.4";
 
-  auto r = scan(self(), present_only(m));
+  auto r = scan(self_process(), present_only(m));
   ASSERT_TRUE(r);
   EXPECT_EQ(r->walk_end, m.end());
   EXPECT_EQ(r->stop_reason, StopReason::complete);
 }
 
 TEST(CompleteScan, MoreThanHundredThousandRegionsMatchPagemapAndTheUnboundedKernelCall) {
-  SKIP_WITHOUT_SCAN();
+  PAGESCAN_SKIP_WITHOUT_SCAN();
   const std::size_t pages = 2 * 100'003;
   Mapping m = Mapping::anonymous(pages, MAP_NORESERVE);
   ::madvise(m.data(), m.length(), MADV_NOHUGEPAGE);
   for (std::size_t i = 0; i < pages; i += 2) m.write_page(i);
-  auto r = scan(self(), present_only(m));
+  auto r = scan(self_process(), present_only(m));
   ASSERT_TRUE(r) << r.error().message();
   EXPECT_EQ(r->regions.size(), 100'003u);
   EXPECT_EQ(r->regions, present_from_pagemap(m.start(), m.end()));
@@ -133,7 +121,7 @@ TEST(CompleteScan, MoreThanHundredThousandRegionsMatchPagemapAndTheUnboundedKern
 // Runs that straddle the kernel's 512-region chunk boundary (and any smaller chunk we
 // choose) come back exactly as one unbounded call returns them: no split, no duplicate.
 TEST(CompleteScan, RegionsAcrossChunkBoundariesComeBackMerged) {
-  SKIP_WITHOUT_SCAN();
+  PAGESCAN_SKIP_WITHOUT_SCAN();
   Mapping m = Mapping::anonymous(6000);
   ::madvise(m.data(), m.length(), MADV_NOHUGEPAGE);
   std::mt19937 rng(20261129);
@@ -147,20 +135,20 @@ TEST(CompleteScan, RegionsAcrossChunkBoundariesComeBackMerged) {
   auto expected = present_from_pagemap(m.start(), m.end());
   ASSERT_GT(expected.size(), 1024u);
   for (std::size_t chunk : {0, 1, 3, 100, 512}) {
-    auto r = scan(self(), present_only(m), ScanOptions{chunk});
+    auto r = scan(self_process(), present_only(m), ScanOptions{chunk});
     ASSERT_TRUE(r) << r.error().message();
     EXPECT_EQ(r->regions, expected) << "chunk " << chunk;
   }
   // return_mask 0: every match has categories 0, so contiguous matches merge across
   // written and unwritten pages alike into one region per VMA-independent run.
-  auto whole = scan(self(), ScanRequest::over(m.start(), m.end()), ScanOptions{1});
+  auto whole = scan(self_process(), ScanRequest::over(m.start(), m.end()), ScanOptions{1});
   ASSERT_TRUE(whole);
   ASSERT_EQ(whole->regions.size(), 1u);
   EXPECT_EQ(whole->regions[0], (PageRegion{m.start(), m.end(), {}}));
 }
 
 TEST(CompleteScan, MaxPagesCutIsTheKernelsAndResumingFromWalkEndLosesNothing) {
-  SKIP_WITHOUT_SCAN();
+  PAGESCAN_SKIP_WITHOUT_SCAN();
   Mapping m = Mapping::anonymous(3000);
   ::madvise(m.data(), m.length(), MADV_NOHUGEPAGE);
   for (std::size_t i = 0; i < m.pages(); i += 3) m.write_pages(i, 2);  // 2 of every 3
@@ -170,7 +158,7 @@ TEST(CompleteScan, MaxPagesCutIsTheKernelsAndResumingFromWalkEndLosesNothing) {
     ScanRequest req = present_only(m).limit_pages(budget);
     for (int round = 0;; ++round) {
       ASSERT_LT(round, 5000);
-      auto r = scan(self(), req, ScanOptions{7});
+      auto r = scan(self_process(), req, ScanOptions{7});
       ASSERT_TRUE(r) << r.error().message();
       ASSERT_LE(r->pages, budget);
       for (auto& region : r->regions) {
@@ -196,15 +184,15 @@ TEST(CompleteScan, MaxPagesCutIsTheKernelsAndResumingFromWalkEndLosesNothing) {
 // When the budget runs out exactly at the end of a run, the kernel's stop address is
 // the next matching page, or the end when none follows (§2.4).
 TEST(CompleteScan, BudgetEndingAtARunEndStopsAtTheNextMatch) {
-  SKIP_WITHOUT_SCAN();
+  PAGESCAN_SKIP_WITHOUT_SCAN();
   Mapping m = Mapping::anonymous(8);
   m.write_pages(0, 3);
   m.write_page(5);
-  auto three = scan(self(), present_only(m).limit_pages(3));
+  auto three = scan(self_process(), present_only(m).limit_pages(3));
   ASSERT_TRUE(three);
   EXPECT_EQ(three->walk_end, m.page_addr(5));
   EXPECT_EQ(three->stop_reason, StopReason::max_pages);
-  auto four = scan(self(), present_only(m).limit_pages(4));
+  auto four = scan(self_process(), present_only(m).limit_pages(4));
   ASSERT_TRUE(four);
   EXPECT_EQ(four->walk_end, m.end());
   EXPECT_EQ(four->stop_reason, StopReason::complete);
@@ -212,14 +200,14 @@ TEST(CompleteScan, BudgetEndingAtARunEndStopsAtTheNextMatch) {
 }
 
 TEST(CompleteScan, ResumeInsideAThpReportsTheRestOfTheHugePage) {
-  SKIP_WITHOUT_SCAN();
+  PAGESCAN_SKIP_WITHOUT_SCAN();
   Mapping m = Mapping::aligned(kThpSize, kThpSize);
   if (!make_thp(m)) GTEST_SKIP() << "no THP could be formed (THP mode not madvise/always?)";
   auto req = ScanRequest::over(m.start(), m.end())
                  .all_of(Category::present)
                  .returning(Category::present | Category::huge)
                  .limit_pages(100);
-  auto first = scan(self(), req);
+  auto first = scan(self_process(), req);
   ASSERT_TRUE(first) << first.error().message();
   ASSERT_EQ(first->regions.size(), 1u);
   EXPECT_EQ(first->regions[0],
@@ -229,7 +217,7 @@ TEST(CompleteScan, ResumeInsideAThpReportsTheRestOfTheHugePage) {
 
   req.start = first->walk_end;
   req.max_pages = 0;
-  auto rest = scan(self(), req);
+  auto rest = scan(self_process(), req);
   ASSERT_TRUE(rest);
   ASSERT_EQ(rest->regions.size(), 1u);
   EXPECT_EQ(rest->regions[0],
@@ -240,7 +228,7 @@ TEST(CompleteScan, ResumeInsideAThpReportsTheRestOfTheHugePage) {
 // Without write-protect a max_pages cut inside a hugetlb page reports the part (with
 // HUGE); resuming from walk_end reports the rest (§3.5).
 TEST(CompleteScan, ResumeInsideAHugetlbPageReportsTheRest) {
-  SKIP_WITHOUT_SCAN();
+  PAGESCAN_SKIP_WITHOUT_SCAN();
   HugetlbReservation reserve(2);
   if (!reserve.ok()) GTEST_SKIP() << "no hugetlb pages: " << reserve.why_not();
   auto m = Mapping::hugetlb(2 * kThpSize);
@@ -251,14 +239,14 @@ TEST(CompleteScan, ResumeInsideAHugetlbPageReportsTheRest) {
                  .all_of(Category::present)
                  .returning(Category::present | Category::huge)
                  .limit_pages(700);
-  auto first = scan(self(), req);
+  auto first = scan(self_process(), req);
   ASSERT_TRUE(first) << first.error().message();
   ASSERT_EQ(first->regions.size(), 1u);
   EXPECT_EQ(first->regions[0].end, m->page_addr(700));
   EXPECT_EQ(first->walk_end, m->page_addr(700));
   req.start = first->walk_end;
   req.max_pages = 0;
-  auto rest = scan(self(), req);
+  auto rest = scan(self_process(), req);
   ASSERT_TRUE(rest);
   ASSERT_EQ(rest->regions.size(), 1u);
   EXPECT_EQ(rest->regions[0],
@@ -269,7 +257,7 @@ TEST(CompleteScan, ResumeInsideAHugetlbPageReportsTheRest) {
 // and walks on (§5.4): the complete scan neither loops on the stale mark nor loses the
 // page (it stays written), and says which page was withdrawn.
 TEST(CompleteScan, WithdrawnPartialHugetlbPageUnderWriteProtectIsNamed) {
-  SKIP_WITHOUT_SCAN();
+  PAGESCAN_SKIP_WITHOUT_SCAN();
   auto wp = AsyncWp::create();
   if (!wp) GTEST_SKIP() << "kernel lacks async userfaultfd write-protect";
   HugetlbReservation reserve(2);
@@ -282,36 +270,36 @@ TEST(CompleteScan, WithdrawnPartialHugetlbPageUnderWriteProtectIsNamed) {
   auto written = ScanRequest::over(m->start(), m->end())
                      .all_of(Category::written)
                      .returning(Category::written);
-  auto cut = scan(self(), ScanRequest(written).limit_pages(10).with_write_protect());
+  auto cut = scan(self_process(), ScanRequest(written).limit_pages(10).with_write_protect());
   ASSERT_TRUE(cut) << cut.error().message();
   EXPECT_TRUE(cut->regions.empty());
   EXPECT_NE(cut->withdrawn_hugetlb_page, 0u);
   // Nothing was protected: both pages still read as written.
-  auto after = scan(self(), written);
+  auto after = scan(self_process(), written);
   ASSERT_TRUE(after);
   ASSERT_EQ(after->regions.size(), 1u);
   EXPECT_EQ(after->regions[0], (PageRegion{m->start(), m->end(), Category::written}));
   // A whole-page request protects both.
-  auto whole = scan(self(), ScanRequest(written).with_write_protect());
+  auto whole = scan(self_process(), ScanRequest(written).with_write_protect());
   ASSERT_TRUE(whole);
   EXPECT_EQ(whole->withdrawn_hugetlb_page, 0u);
   EXPECT_EQ(whole->pages, 1024u);
-  auto none = scan(self(), written);
+  auto none = scan(self_process(), written);
   ASSERT_TRUE(none);
   EXPECT_TRUE(none->regions.empty());
   wp->free(m->data(), m->length());
 }
 
 TEST(CompleteScan, SixtyFourTibReservationWithAFewTouchedPages) {
-  SKIP_WITHOUT_SCAN();
+  PAGESCAN_SKIP_WITHOUT_SCAN();
   const std::size_t length = std::size_t{64} << 40;
-  void* p = ::mmap(nullptr, length, PROT_READ | PROT_WRITE,
-                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-  if (p == MAP_FAILED) GTEST_SKIP() << "cannot reserve 64 TiB: " << std::strerror(errno);
-  Mapping m(p, length);
+  std::string why;
+  auto reserved = reserve_sparse(length, why);
+  if (!reserved) GTEST_SKIP() << why;
+  Mapping& m = *reserved;
   std::vector<std::size_t> touched = {0, 12345, 1u << 30, (length / page_size()) - 1};
   for (std::size_t i : touched) m.write_page(i);
-  auto r = scan(self(), present_only(m));
+  auto r = scan(self_process(), present_only(m));
   ASSERT_TRUE(r) << r.error().message();
   ASSERT_EQ(r->regions.size(), touched.size());
   for (std::size_t k = 0; k < touched.size(); ++k) {
@@ -322,10 +310,10 @@ TEST(CompleteScan, SixtyFourTibReservationWithAFewTouchedPages) {
 }
 
 TEST(CompleteScan, ZeroLengthRangeIsCompleteAtStart) {
-  SKIP_WITHOUT_SCAN();
+  PAGESCAN_SKIP_WITHOUT_SCAN();
   Mapping m = Mapping::anonymous(4);
   m.write_pages(0, 4);
-  auto r = scan(self(), ScanRequest::over(m.page_addr(1), m.page_addr(1)));
+  auto r = scan(self_process(), ScanRequest::over(m.page_addr(1), m.page_addr(1)));
   ASSERT_TRUE(r);
   EXPECT_TRUE(r->regions.empty());
   EXPECT_EQ(r->walk_end, m.page_addr(1));
@@ -333,10 +321,11 @@ TEST(CompleteScan, ZeroLengthRangeIsCompleteAtStart) {
 }
 
 TEST(CompleteScan, UnalignedEndIsRoundedUpLikeTheKernel) {
-  SKIP_WITHOUT_SCAN();
+  PAGESCAN_SKIP_WITHOUT_SCAN();
   Mapping m = Mapping::anonymous(4);
   m.write_pages(0, 4);
-  auto r = scan(self(), ScanRequest::over(m.start(), m.start() + 1).all_of(Category::present));
+  auto r =
+      scan(self_process(), ScanRequest::over(m.start(), m.start() + 1).all_of(Category::present));
   ASSERT_TRUE(r);
   ASSERT_EQ(r->regions.size(), 1u);
   EXPECT_EQ(r->regions[0].end, m.page_addr(1));
@@ -347,7 +336,7 @@ TEST(CompleteScan, UnalignedEndIsRoundedUpLikeTheKernel) {
 // is fails the scan with EPERM, and nothing at all was re-armed (the kernel alone would
 // have protected the first VMA before failing, §2.2).
 TEST(CompleteScan, CheckWpAsyncFailureLeavesNoProtectionBehind) {
-  SKIP_WITHOUT_SCAN();
+  PAGESCAN_SKIP_WITHOUT_SCAN();
   auto wp = AsyncWp::create();
   if (!wp) GTEST_SKIP() << "kernel lacks async userfaultfd write-protect";
   Mapping m = Mapping::anonymous(8);
@@ -359,16 +348,16 @@ TEST(CompleteScan, CheckWpAsyncFailureLeavesNoProtectionBehind) {
                  .returning(Category::written)
                  .with_write_protect()
                  .with_check_wp_async();
-  auto r = scan(self(), req);
+  auto r = scan(self_process(), req);
   ASSERT_FALSE(r);
   EXPECT_EQ(r.error().errno_value(), EPERM);
   EXPECT_EQ(r.error().kind(), ErrorKind::permission);
   EXPECT_NE(r.error().message().find("not registered for async"), std::string::npos)
       << r.error().message();
   // The tracked half is still written: the failed call changed nothing.
-  auto still = scan(self(), ScanRequest::over(m.start(), m.page_addr(4))
-                                .all_of(Category::written)
-                                .returning(Category::written));
+  auto still = scan(self_process(), ScanRequest::over(m.start(), m.page_addr(4))
+                                        .all_of(Category::written)
+                                        .returning(Category::written));
   ASSERT_TRUE(still);
   ASSERT_EQ(still->regions.size(), 1u);
   EXPECT_EQ(still->pages, 4u);

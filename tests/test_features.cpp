@@ -15,7 +15,9 @@
 using namespace pagescan;
 using namespace pagescan::test;
 
-TEST(Features, ProbedOnceAndCached) { EXPECT_EQ(&features(), &features()); }
+TEST(Features, ProbedOnceAndCached) {
+  EXPECT_EQ(&features(), &features());
+}
 
 // Each category the probe accepts is accepted by a real scan over memory; each one it
 // rejects is rejected with EINVAL (§1.6).

@@ -15,12 +15,10 @@
 #include "pagescan/scan.hpp"
 #include "support/child_process.hpp"
 #include "support/memory.hpp"
+#include "support/scan_helpers.hpp"
 
 using namespace pagescan;
 using namespace pagescan::test;
-
-#define SKIP_WITHOUT_SCAN() \
-  if (!features().pagemap_scan) GTEST_SKIP() << "kernel lacks PAGEMAP_SCAN"
 
 namespace {
 
@@ -38,7 +36,7 @@ std::vector<std::uint64_t> known_layout() {
 }  // namespace
 
 TEST(OtherProcess, ScanOfAChildSeesItsLayout) {
-  SKIP_WITHOUT_SCAN();
+  PAGESCAN_SKIP_WITHOUT_SCAN();
   ChildProcess child(known_layout);
   ASSERT_EQ(child.addresses().size(), 1u);
   const std::uint64_t base = child.addresses()[0], page = page_size();
@@ -52,12 +50,12 @@ TEST(OtherProcess, ScanOfAChildSeesItsLayout) {
   ASSERT_TRUE(r) << r.error().message();
   ASSERT_EQ(r->regions.size(), 2u);
   EXPECT_EQ(r->regions[0], (PageRegion{base, base + 3 * page, Category::present}));
-  EXPECT_EQ(r->regions[1], (PageRegion{base + 3 * page, base + 5 * page,
-                                       Category::present | Category::pfnzero}));
+  EXPECT_EQ(r->regions[1],
+            (PageRegion{base + 3 * page, base + 5 * page, Category::present | Category::pfnzero}));
 }
 
 TEST(OtherProcess, ScanAfterTheTargetExitedIsNoSuchProcess) {
-  SKIP_WITHOUT_SCAN();
+  PAGESCAN_SKIP_WITHOUT_SCAN();
   ChildProcess child(known_layout);
   const std::uint64_t base = child.addresses()[0];
   auto proc = Process::attach(child.pid());
@@ -70,7 +68,7 @@ TEST(OtherProcess, ScanAfterTheTargetExitedIsNoSuchProcess) {
 }
 
 TEST(OtherProcess, ScanOfAZombieIsNoSuchProcess) {
-  SKIP_WITHOUT_SCAN();
+  PAGESCAN_SKIP_WITHOUT_SCAN();
   pid_t pid = ::fork();
   ASSERT_GE(pid, 0);
   if (pid == 0) ::_exit(0);
@@ -90,7 +88,7 @@ TEST(OtherProcess, ScanOfAZombieIsNoSuchProcess) {
 // A target killed at a random moment during scans: every scan either completes with the
 // full layout or fails with no_such_process; never a shorter answer presented as whole.
 TEST(OtherProcess, TargetExitingMidScanNeverGivesAPartialAnswer) {
-  SKIP_WITHOUT_SCAN();
+  PAGESCAN_SKIP_WITHOUT_SCAN();
   const std::size_t regions = 20'000;
   for (int round = 0; round < 10; ++round) {
     ChildProcess child([&] {
@@ -110,9 +108,10 @@ TEST(OtherProcess, TargetExitingMidScanNeverGivesAPartialAnswer) {
     });
     int outcomes = 0;
     for (int i = 0; i < 50; ++i) {
-      auto r = scan(*proc, ScanRequest::over(base, base + 2 * regions * page_size())
-                               .all_of(Category::present)
-                               .returning(Category::present),
+      auto r = scan(*proc,
+                    ScanRequest::over(base, base + 2 * regions * page_size())
+                        .all_of(Category::present)
+                        .returning(Category::present),
                     ScanOptions{64});
       if (r) {
         ASSERT_EQ(r->regions.size(), regions) << "round " << round << " scan " << i;
@@ -171,7 +170,7 @@ TEST(OtherProcess, PermissionDeniedForAnUnprivilegedCaller) {
 // A self handle used in a fork()ed child scans the child, not the parent: the child maps
 // a page at an address the parent never maps and must see it.
 TEST(SelfHandle, SurvivesForkAndScansTheChild) {
-  SKIP_WITHOUT_SCAN();
+  PAGESCAN_SKIP_WITHOUT_SCAN();
   auto proc = Process::self();
   ASSERT_TRUE(proc);
   ASSERT_TRUE(proc->pagemap_fd());  // opened in the parent

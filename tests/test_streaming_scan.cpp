@@ -7,38 +7,23 @@
 #include "pagescan/features.hpp"
 #include "pagescan/scan.hpp"
 #include "support/memory.hpp"
+#include "support/scan_helpers.hpp"
 
 using namespace pagescan;
 using namespace pagescan::test;
 
-namespace {
-
-const Process& self() {
-  static Process p = *Process::self();
-  return p;
-}
-
-#define SKIP_WITHOUT_SCAN() \
-  if (!features().pagemap_scan) GTEST_SKIP() << "kernel lacks PAGEMAP_SCAN"
-
-ScanRequest present_only(std::uint64_t start, std::uint64_t end) {
-  return ScanRequest::over(start, end).all_of(Category::present).returning(Category::present);
-}
-
-}  // namespace
-
 TEST(StreamingScan, DeliversTheCompleteScansRegionsInBoundedChunks) {
-  SKIP_WITHOUT_SCAN();
+  PAGESCAN_SKIP_WITHOUT_SCAN();
   Mapping m = Mapping::anonymous(5000);
   ::madvise(m.data(), m.length(), MADV_NOHUGEPAGE);
   for (std::size_t i = 0; i < m.pages(); i += 2) m.write_page(i);
-  auto whole = scan(self(), present_only(m.start(), m.end()));
+  auto whole = scan(self_process(), present_only(m.start(), m.end()));
   ASSERT_TRUE(whole);
   for (std::size_t chunk : {0, 1, 100}) {
     std::vector<PageRegion> streamed;
     std::size_t biggest = 0, calls = 0;
     auto summary = scan_each(
-        self(), present_only(m.start(), m.end()),
+        self_process(), present_only(m.start(), m.end()),
         [&](std::span<const PageRegion> regions) {
           biggest = std::max(biggest, regions.size());
           ++calls;
@@ -60,15 +45,15 @@ TEST(StreamingScan, DeliversTheCompleteScansRegionsInBoundedChunks) {
 // A sink that stops gets walk_end = where to resume: resuming there yields exactly the
 // regions not yet delivered.
 TEST(StreamingScan, StoppingEarlyGivesAResumePointThatLosesNothing) {
-  SKIP_WITHOUT_SCAN();
+  PAGESCAN_SKIP_WITHOUT_SCAN();
   Mapping m = Mapping::anonymous(600);
   ::madvise(m.data(), m.length(), MADV_NOHUGEPAGE);
   for (std::size_t i = 0; i < m.pages(); i += 3) m.write_page(i);
-  auto whole = scan(self(), present_only(m.start(), m.end()));
+  auto whole = scan(self_process(), present_only(m.start(), m.end()));
   ASSERT_TRUE(whole);
   std::vector<PageRegion> got;
   auto first = scan_each(
-      self(), present_only(m.start(), m.end()),
+      self_process(), present_only(m.start(), m.end()),
       [&](std::span<const PageRegion> regions) {
         got.insert(got.end(), regions.begin(), regions.end());
         return got.size() < 50;
@@ -80,7 +65,7 @@ TEST(StreamingScan, StoppingEarlyGivesAResumePointThatLosesNothing) {
   // Anywhere from the end of the last delivered region to the start of the next one.
   EXPECT_GE(first->walk_end, got.back().end);
   EXPECT_LE(first->walk_end, whole->regions[got.size()].start);
-  auto rest = scan(self(), present_only(first->walk_end, m.end()));
+  auto rest = scan(self_process(), present_only(first->walk_end, m.end()));
   ASSERT_TRUE(rest);
   got.insert(got.end(), rest->regions.begin(), rest->regions.end());
   EXPECT_EQ(got, whole->regions);
@@ -89,18 +74,18 @@ TEST(StreamingScan, StoppingEarlyGivesAResumePointThatLosesNothing) {
 // 64 TiB of ASan-style shadow reservation with scattered touched pages, streamed with a
 // chunk of 8 regions: the memory the scan holds is one chunk, whatever the range.
 TEST(StreamingScan, HugeSparseReservationInBoundedMemory) {
-  SKIP_WITHOUT_SCAN();
+  PAGESCAN_SKIP_WITHOUT_SCAN();
   const std::size_t length = std::size_t{64} << 40;
-  void* p = ::mmap(nullptr, length, PROT_READ | PROT_WRITE,
-                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-  if (p == MAP_FAILED) GTEST_SKIP() << "cannot reserve 64 TiB: " << std::strerror(errno);
-  Mapping m(p, length);
+  std::string why;
+  auto reserved = reserve_sparse(length, why);
+  if (!reserved) GTEST_SKIP() << why;
+  Mapping& m = *reserved;
   const std::size_t stride = (length / page_size()) / 1000;
   for (std::size_t i = 0; i < 1000; ++i) m.write_page(i * stride);
   std::size_t seen = 0;
   std::uint64_t last = 0;
   auto s = scan_each(
-      self(), present_only(m.start(), m.end()),
+      self_process(), present_only(m.start(), m.end()),
       [&](std::span<const PageRegion> regions) {
         for (const PageRegion& r : regions) {
           EXPECT_GT(r.start, last);

@@ -11,22 +11,18 @@
 #include "pagescan/features.hpp"
 #include "pagescan/scan.hpp"
 #include "support/memory.hpp"
+#include "support/scan_helpers.hpp"
 
 using namespace pagescan;
 using namespace pagescan::test;
 
 namespace {
 
-const Process& self() {
-  static Process p = *Process::self();
-  return p;
-}
-
 struct Case {
   const char* name;
   RawScanArgs args;
-  int expected_errno;          // 0: accepted
-  const char* message_part;    // must appear in our message
+  int expected_errno;        // 0: accepted
+  const char* message_part;  // must appear in our message
 };
 
 // The kernel's answer for a request: 0 or its errno. The vec, if any, points at real
@@ -51,53 +47,82 @@ std::vector<Case> cases(std::uint64_t buf, std::uint64_t limit) {
     edit(a);
     out.push_back(Case{name, a, err, part});
   };
-  add("size zero", [](RawScanArgs& a) { a.size = 0; }, EINVAL, "size is 0");
-  add("size 95", [](RawScanArgs& a) { a.size = 95; }, EINVAL, "expected 96");
-  add("size 97", [](RawScanArgs& a) { a.size = 97; }, EINVAL, "size is 97");
-  add("flags 0x4", [](RawScanArgs& a) { a.flags = 4; }, EINVAL, "flags 0x4");
-  add("flags all ones", [](RawScanArgs& a) { a.flags = ~0ull; }, EINVAL, "unknown bits");
-  add("inverted bit 9", [](RawScanArgs& a) { a.category_inverted = 1u << 9; }, EINVAL,
+  add(
+      "size zero", [](RawScanArgs& a) { a.size = 0; }, EINVAL, "size is 0");
+  add(
+      "size 95", [](RawScanArgs& a) { a.size = 95; }, EINVAL, "expected 96");
+  add(
+      "size 97", [](RawScanArgs& a) { a.size = 97; }, EINVAL, "size is 97");
+  add(
+      "flags 0x4", [](RawScanArgs& a) { a.flags = 4; }, EINVAL, "flags 0x4");
+  add(
+      "flags all ones", [](RawScanArgs& a) { a.flags = ~0ull; }, EINVAL, "unknown bits");
+  add(
+      "inverted bit 9", [](RawScanArgs& a) { a.category_inverted = 1u << 9; }, EINVAL,
       "category_inverted 0x200");
-  add("mask 0xfff", [](RawScanArgs& a) { a.category_mask = 0xfff; }, EINVAL, "category_mask");
-  add("anyof bit 63", [](RawScanArgs& a) { a.category_anyof_mask = 1ull << 63; }, EINVAL,
+  add(
+      "mask 0xfff", [](RawScanArgs& a) { a.category_mask = 0xfff; }, EINVAL, "category_mask");
+  add(
+      "anyof bit 63", [](RawScanArgs& a) { a.category_anyof_mask = 1ull << 63; }, EINVAL,
       "category_anyof_mask");
-  add("return 0x1000", [](RawScanArgs& a) { a.return_mask = 0x1000; }, EINVAL,
+  add(
+      "return 0x1000", [](RawScanArgs& a) { a.return_mask = 0x1000; }, EINVAL,
       "return_mask 0x1000");
-  add("start unaligned", [](RawScanArgs& a) { a.start = 0x10001, a.end = 0x20000; }, EINVAL,
+  add(
+      "start unaligned", [](RawScanArgs& a) { a.start = 0x10001, a.end = 0x20000; }, EINVAL,
       "not page-aligned");
-  add("end before start", [](RawScanArgs& a) { a.start = 0x20000, a.end = 0x10000; }, EFAULT,
+  add(
+      "end before start", [](RawScanArgs& a) { a.start = 0x20000, a.end = 0x10000; }, EFAULT,
       "before start");
-  add("end one past the limit", [&](RawScanArgs& a) { a.start = 0, a.end = limit + 1; }, EFAULT,
+  add(
+      "end one past the limit", [&](RawScanArgs& a) { a.start = 0, a.end = limit + 1; }, EFAULT,
       "beyond the user address space");
-  add("end a page past the limit", [&](RawScanArgs& a) { a.start = 0, a.end = limit + page; },
+  add(
+      "end a page past the limit", [&](RawScanArgs& a) { a.start = 0, a.end = limit + page; },
       EFAULT, "beyond");
-  add("start and end past the limit",
-      [&](RawScanArgs& a) { a.start = a.end = limit + page; }, EFAULT, "beyond");
-  add("vec NULL with vec_len", [](RawScanArgs& a) { a.vec_len = 3; }, EINVAL, "vec is NULL");
-  add("vec_len overflowing", [&](RawScanArgs& a) { a.vec = buf, a.vec_len = ~0ull / 8; }, EFAULT,
+  add(
+      "start and end past the limit", [&](RawScanArgs& a) { a.start = a.end = limit + page; },
+      EFAULT, "beyond");
+  add(
+      "vec NULL with vec_len", [](RawScanArgs& a) { a.vec_len = 3; }, EINVAL, "vec is NULL");
+  add(
+      "vec_len overflowing", [&](RawScanArgs& a) { a.vec = buf, a.vec_len = ~0ull / 8; }, EFAULT,
       "does not fit");
-  add("vec beyond the limit", [&](RawScanArgs& a) { a.vec = limit - 8, a.vec_len = 1; }, EFAULT,
+  add(
+      "vec beyond the limit", [&](RawScanArgs& a) { a.vec = limit - 8, a.vec_len = 1; }, EFAULT,
       "does not fit");
   // First failure wins: the order is visible where errnos differ.
-  add("unaligned start beats end before start",
+  add(
+      "unaligned start beats end before start",
       [](RawScanArgs& a) { a.start = 0x20001, a.end = 0x10000; }, EINVAL, "page-aligned");
-  add("end before start beats vec NULL",
+  add(
+      "end before start beats vec NULL",
       [](RawScanArgs& a) { a.start = 0x20000, a.end = 0x10000, a.vec_len = 1; }, EFAULT,
       "before start");
-  add("bad mask beats unaligned start",
+  add(
+      "bad mask beats unaligned start",
       [](RawScanArgs& a) { a.return_mask = 1u << 10, a.start = 0x10001; }, EINVAL, "return_mask");
-  add("size beats flags", [](RawScanArgs& a) { a.size = 1, a.flags = 8; }, EINVAL, "size is 1");
+  add(
+      "size beats flags", [](RawScanArgs& a) { a.size = 1, a.flags = 8; }, EINVAL, "size is 1");
   // Accepted corner cases (§2.1 "other requests are accepted").
-  add("end at the limit", [&](RawScanArgs& a) { a.start = a.end = limit; }, 0, "");
-  add("vec with vec_len 0", [&](RawScanArgs& a) { a.vec = buf; }, 0, "");
-  add("in-range unmapped vec with vec_len 1",
-      [](RawScanArgs& a) { a.vec = 0x10, a.vec_len = 1; }, 0, "");
-  add("empty masks, unaligned end", [](RawScanArgs& a) { a.end = 0x10001; }, 0, "");
-  add("max_pages without vec", [](RawScanArgs& a) { a.max_pages = 5; }, 0, "");
-  add("every known category in every mask", [&](RawScanArgs& a) {
-    std::uint64_t all = features().scan_categories.bits();
-    a.category_inverted = a.category_mask = a.category_anyof_mask = a.return_mask = all;
-  }, 0, "");
+  add(
+      "end at the limit", [&](RawScanArgs& a) { a.start = a.end = limit; }, 0, "");
+  add(
+      "vec with vec_len 0", [&](RawScanArgs& a) { a.vec = buf; }, 0, "");
+  add(
+      "in-range unmapped vec with vec_len 1", [](RawScanArgs& a) { a.vec = 0x10, a.vec_len = 1; },
+      0, "");
+  add(
+      "empty masks, unaligned end", [](RawScanArgs& a) { a.end = 0x10001; }, 0, "");
+  add(
+      "max_pages without vec", [](RawScanArgs& a) { a.max_pages = 5; }, 0, "");
+  add(
+      "every known category in every mask",
+      [&](RawScanArgs& a) {
+        std::uint64_t all = features().scan_categories.bits();
+        a.category_inverted = a.category_mask = a.category_anyof_mask = a.return_mask = all;
+      },
+      0, "");
   return out;
 }
 
@@ -131,7 +156,7 @@ TEST(Validation, ScanRawRejectsBeforeTheKernelAndLeavesWalkEndAlone) {
   a.start = 0x10001;
   a.end = 0x20000;
   a.walk_end = 0xdead000;
-  auto r = scan_raw(self(), a);
+  auto r = scan_raw(self_process(), a);
   ASSERT_FALSE(r);
   EXPECT_EQ(r.error().errno_value(), EINVAL);
   EXPECT_EQ(a.walk_end, 0xdead000u) << "walk_end is written back only after validation";
@@ -144,14 +169,14 @@ TEST(Validation, ScanRawRejectsBeforeTheKernelAndLeavesWalkEndAlone) {
 
 TEST(Validation, CompleteScanReportsTheRequestFieldThatIsWrong) {
   if (!features().pagemap_scan) GTEST_SKIP() << "kernel lacks PAGEMAP_SCAN";
-  auto r = scan(self(), ScanRequest::over(0x20000, 0x10000));
+  auto r = scan(self_process(), ScanRequest::over(0x20000, 0x10000));
   ASSERT_FALSE(r);
   EXPECT_EQ(r.error().errno_value(), EFAULT);
   EXPECT_NE(r.error().message().find("end 0x10000 is before start 0x20000"), std::string::npos);
 
   ScanRequest unknown = ScanRequest::over(0x10000, 0x20000);
   unknown.return_mask = Categories::from_bits(1u << 12);
-  auto u = scan(self(), unknown);
+  auto u = scan(self_process(), unknown);
   ASSERT_FALSE(u);
   EXPECT_EQ(u.error().errno_value(), EINVAL);
   EXPECT_NE(u.error().message().find("return_mask 0x1000"), std::string::npos)
@@ -188,7 +213,7 @@ TEST(Validation, WriteProtectWithoutBufferFollowsTheKernelFix) {
   a.flags = RawScanArgs::kWpMatching;
   a.start = m.start();
   a.end = m.end();
-  auto r = scan_raw(self(), a);
+  auto r = scan_raw(self_process(), a);
   if (features().wp_without_buffer_safe) {
     EXPECT_TRUE(r) << r.error().message();
   } else {

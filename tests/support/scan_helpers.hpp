@@ -1,0 +1,36 @@
+// Helpers shared by scan tests: the self handle, the skip for kernels without the ioctl,
+// common requests and huge sparse reservations.
+#pragma once
+
+#include <gtest/gtest.h>
+
+#include <cstddef>
+#include <optional>
+#include <string>
+
+#include "pagescan/features.hpp"
+#include "pagescan/scan.hpp"
+#include "support/memory.hpp"
+
+namespace pagescan::test {
+
+// One Process::self() handle for the whole test binary (defined in conformance.cpp).
+const Process& self_process();
+
+// Skips the current test, naming why, when the kernel has no PAGEMAP_SCAN.
+#define PAGESCAN_SKIP_WITHOUT_SCAN()                                                               \
+  if (!::pagescan::features().pagemap_scan)                                                        \
+  GTEST_SKIP() << "kernel lacks PAGEMAP_SCAN (errno " << ::pagescan::features().pagemap_scan_errno \
+               << ")"
+
+// Present pages of [start, end), returning only PRESENT.
+ScanRequest present_only(std::uint64_t start, std::uint64_t end);
+inline ScanRequest present_only(const Mapping& m) {
+  return present_only(m.start(), m.end());
+}
+
+// A MAP_NORESERVE anonymous reservation (64 TiB for ASan-shadow shapes); nullopt with the
+// reason in `why` when the address space cannot hold it (e.g. under a sanitizer).
+std::optional<Mapping> reserve_sparse(std::size_t length, std::string& why);
+
+}  // namespace pagescan::test

@@ -29,6 +29,7 @@
 #include <cinttypes>
 #include <cstdio>
 
+#include "backend.hpp"
 #include "kernel/pagemap_scan.hpp"
 #include "kernel/uapi.hpp"
 #include "pagescan/features.hpp"
@@ -93,20 +94,16 @@ std::uint64_t round_up(std::uint64_t v, std::uint64_t page) {
   return r < v ? v : r;  // validation has rejected anything this close to 2^64
 }
 
-Result<void> check_supported(const Process& process, const RawScanArgs& args, const Features& f) {
-  if (!f.pagemap_scan) {
-    return kernel::scan_failure(f.pagemap_scan_errno ? f.pagemap_scan_errno : ENOTTY, process,
-                                args);
+Result<void> validate_for(const Process& process, const RawScanArgs& args,
+                          const detail::ScanBackend& backend) {
+  if (auto ok = validate(args, backend.limits()); !ok) {
+    return ok.error().with_context(kernel::describe_scan(process, args.start, args.end));
   }
   return {};
 }
 
-Result<void> validate_for(const Process& process, const RawScanArgs& args, const Features& f) {
-  if (auto ok = check_supported(process, args, f); !ok) return ok;
-  if (auto ok = validate(args, f.limits()); !ok) {
-    return ok.error().with_context(kernel::describe_scan(process, args.start, args.end));
-  }
-  return {};
+std::uint64_t used_categories(const RawScanArgs& a) {
+  return a.category_inverted | a.category_mask | a.category_anyof_mask | a.return_mask;
 }
 
 std::uint64_t pages_in(std::span<const PageRegion> regions, std::uint64_t page_size) {
@@ -119,8 +116,8 @@ std::uint64_t pages_in(std::span<const PageRegion> regions, std::uint64_t page_s
 class ScanLoop {
  public:
   ScanLoop(const Process& process, const ScanRequest& request, const ScanOptions& options,
-           const Features& f)
-      : process_(process), request_(request), f_(f) {
+           const Features& f, detail::ScanBackend& backend)
+      : process_(process), request_(request), f_(f), backend_(backend) {
     chunk_ = options.chunk_regions ? options.chunk_regions : f.chunk_regions();
     end_ = round_up(request.end, f.page_size);
     cursor_ = request.start;
@@ -135,7 +132,7 @@ class ScanLoop {
     static PageRegion probe_buffer;
     args.vec = reinterpret_cast<std::uint64_t>(&probe_buffer);
     args.vec_len = 1;
-    return validate_for(process_, args, f_);
+    return validate_for(process_, args, backend_);
   }
 
   // With write-protect and check-wp-async together, the kernel would protect the VMAs
@@ -150,7 +147,7 @@ class ScanLoop {
     check.start = request_.start;
     check.end = request_.end;
     check.category_mask = check.category_inverted = uapi::PAGE_IS_WPALLOWED;
-    long n = kernel::pagemap_scan_ioctl(fd, check);
+    long n = backend_.call(process_, fd, check);
     ++calls_;
     if (n < 0) return kernel::scan_failure(static_cast<int>(-n), process_, check);
     return {};
@@ -164,7 +161,7 @@ class ScanLoop {
     args.vec = reinterpret_cast<std::uint64_t>(out);
     args.vec_len = chunk_;
     args.max_pages = request_.max_pages ? remaining_ : 0;
-    long n = kernel::pagemap_scan_ioctl(fd, args);
+    long n = backend_.call(process_, fd, args);
     ++calls_;
     if (n < 0) return kernel::scan_failure(static_cast<int>(-n), process_, args);
     std::size_t count = static_cast<std::size_t>(n);
@@ -207,7 +204,8 @@ class ScanLoop {
     if (!request_.write_protect || withdrawn_) return;
     bool budget_stop = request_.max_pages && remaining_ == 0;
     bool buffer_stop = count == chunk_ && !budget_stop;
-    bool explained = args.walk_end >= end_ || ((buffer_stop || budget_stop) && args.walk_end >= last_end);
+    bool explained =
+        args.walk_end >= end_ || ((buffer_stop || budget_stop) && args.walk_end >= last_end);
     if (!explained) withdrawn_ = args.walk_end;
   }
 
@@ -225,7 +223,8 @@ class ScanLoop {
     s.region_count = regions_;
     s.pages = pages_;
     s.kernel_calls = calls_;
-    s.backend = Backend::kernel;
+    s.backend = backend_.kind();
+    s.approximate = backend_.approximate();
     s.withdrawn_hugetlb_page = withdrawn_;
     return s;
   }
@@ -236,6 +235,7 @@ class ScanLoop {
   const Process& process_;
   const ScanRequest& request_;
   const Features& f_;
+  detail::ScanBackend& backend_;
   std::size_t chunk_ = 0;
   std::uint64_t end_ = 0;
   std::uint64_t cursor_ = 0;
@@ -251,10 +251,14 @@ class ScanLoop {
 
 }  // namespace
 
-Result<std::size_t> scan_raw(const Process& process, RawScanArgs& args) {
+Result<std::size_t> scan_raw(const Process& process, RawScanArgs& args, const ScanOptions& options,
+                             RawScanInfo* info) {
   const Features& f = features();
-  if (auto ok = validate_for(process, args, f); !ok) return ok.error();
-  if ((args.flags & RawScanArgs::kWpMatching) && args.vec_len == 0 && !f.wp_without_buffer_safe) {
+  auto backend = detail::ScanBackend::choose(process, used_categories(args), options.backend, f);
+  if (!backend) return backend.error();
+  if (auto ok = validate_for(process, args, *backend); !ok) return ok.error();
+  if (backend->kind() == Backend::kernel && (args.flags & RawScanArgs::kWpMatching) &&
+      args.vec_len == 0 && !f.wp_without_buffer_safe) {
     return Error(EOPNOTSUPP, ErrorKind::unsupported,
                  kernel::describe_scan(process, args.start, args.end) +
                      ": refusing PM_SCAN_WP_MATCHING without an output buffer: kernel " +
@@ -264,16 +268,20 @@ Result<std::size_t> scan_raw(const Process& process, RawScanArgs& args) {
   }
   auto fd = process.pagemap_fd();
   if (!fd) return fd.error();
-  long n = kernel::pagemap_scan_ioctl(*fd, args);
+  long n = backend->call(process, *fd, args);
   if (n < 0) return kernel::scan_failure(static_cast<int>(-n), process, args);
   if (auto alive = process.check_alive(); !alive) return alive.error();
+  if (info) *info = RawScanInfo{backend->kind(), backend->approximate()};
   return static_cast<std::size_t>(n);
 }
 
 Result<ScanSummary> scan_each(const Process& process, const ScanRequest& request,
                               const RegionSink& sink, const ScanOptions& options) {
   const Features& f = features();
-  ScanLoop loop(process, request, options, f);
+  auto backend = detail::ScanBackend::choose(process, used_categories(to_raw_args(request)),
+                                             options.backend, f);
+  if (!backend) return backend.error();
+  ScanLoop loop(process, request, options, f, *backend);
   if (auto ok = loop.validate_request(); !ok) return ok.error();
   auto fd = process.pagemap_fd();
   if (!fd) return fd.error();
@@ -297,7 +305,10 @@ Result<ScanSummary> scan_each(const Process& process, const ScanRequest& request
 Result<ScanResult> scan(const Process& process, const ScanRequest& request,
                         const ScanOptions& options) {
   const Features& f = features();
-  ScanLoop loop(process, request, options, f);
+  auto backend = detail::ScanBackend::choose(process, used_categories(to_raw_args(request)),
+                                             options.backend, f);
+  if (!backend) return backend.error();
+  ScanLoop loop(process, request, options, f, *backend);
   if (auto ok = loop.validate_request(); !ok) return ok.error();
   auto fd = process.pagemap_fd();
   if (!fd) return fd.error();

@@ -76,6 +76,7 @@ TEST(StreamingScan, StoppingEarlyGivesAResumePointThatLosesNothing) {
 TEST(StreamingScan, HugeSparseReservationInBoundedMemory) {
   PAGESCAN_SKIP_WITHOUT_SCAN();
   const std::size_t length = std::size_t{64} << 40;
+  PAGESCAN_SKIP_IF_EMULATED_HUGE_RANGE();
   std::string why;
   auto reserved = reserve_sparse(length, why);
   if (!reserved) GTEST_SKIP() << why;

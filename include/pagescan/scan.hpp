@@ -147,6 +147,15 @@ RawScanArgs to_raw_args(const ScanRequest& request);
 enum class Backend { kernel, emulated };
 std::string_view to_string(Backend backend);
 
+// Which implementation to use. `automatic` takes the kernel's PAGEMAP_SCAN when it
+// supports every category the request uses, and the emulator (pagemap + smaps)
+// otherwise. The environment variable PAGESCAN_BACKEND=auto|kernel|emulated overrides
+// `automatic` (so tests on a new kernel exercise the old-kernel path, as CRIU's fault
+// injection does); an explicit kernel or emulated choice in ScanOptions overrides both.
+enum class BackendChoice { automatic, kernel, emulated };
+// Parses "auto", "kernel" or "emulated"; the error names the bad value.
+Result<BackendChoice> parse_backend_choice(std::string_view name);
+
 // Why a scan stopped.
 enum class StopReason {
   complete,           // every matching page of [start, end) was reported
@@ -170,6 +179,10 @@ struct ScanSummary {
   // page reports it (kernel-pagemap-scan.md §5.4). The address of the first such page
   // seen, or 0 when none was withdrawn.
   std::uint64_t withdrawn_hugetlb_page = 0;
+  // Emulated backend only: categories whose answer may differ from the kernel's for some
+  // page (PFNZERO without visible PFNs, THP HUGE when smaps is ambiguous, ...; see
+  // docs/emulation.md). Empty when exact.
+  Categories approximate;
 };
 
 struct ScanResult : ScanSummary {
@@ -180,6 +193,7 @@ struct ScanOptions {
   // Regions per kernel call; 0 picks the kernel's own chunk size (PMD_SIZE/PAGE_SIZE,
   // 512 on x86-64), the largest size at which the kernel never restarts internally.
   std::size_t chunk_regions = 0;
+  BackendChoice backend = BackendChoice::automatic;
 };
 
 // The complete scan: every matching region of [request.start, request.end), merged
@@ -206,10 +220,18 @@ using RegionSink = std::function<bool(std::span<const PageRegion> regions)>;
 Result<ScanSummary> scan_each(const Process& process, const ScanRequest& request,
                               const RegionSink& sink, const ScanOptions& options = {});
 
-// Exactly one PAGEMAP_SCAN ioctl with the caller's arguments (validated first). Writes
-// walk_end back into `args` as the kernel does and returns the number of regions written
-// to args.vec. Refuses write-protect with vec_len == 0 on kernels that may oops on it
-// (§5.3) with ErrorKind::unsupported.
-Result<std::size_t> scan_raw(const Process& process, RawScanArgs& args);
+// What answered a raw call.
+struct RawScanInfo {
+  Backend backend = Backend::kernel;
+  Categories approximate;
+};
+
+// Exactly one PAGEMAP_SCAN call with the caller's arguments (validated first): the ioctl,
+// or the emulator answering as the ioctl would. Writes walk_end back into `args` as the
+// kernel does and returns the number of regions written to args.vec. Refuses
+// write-protect with vec_len == 0 on kernels that may oops on it (§5.3) with
+// ErrorKind::unsupported. `info`, when given, receives the backend and approximations.
+Result<std::size_t> scan_raw(const Process& process, RawScanArgs& args,
+                             const ScanOptions& options = {}, RawScanInfo* info = nullptr);
 
 }  // namespace pagescan

@@ -49,6 +49,12 @@ Error scan_failure(int err, const Process& process, const RawScanArgs& args) {
       text += " (" + process.describe() + " exited while it was being read)";
       kind = ErrorKind::no_such_process;
       break;
+    case EOPNOTSUPP:
+      text +=
+          " (the emulated backend write-protects only the calling process's memory,"
+          " through a userfaultfd it registered)";
+      kind = ErrorKind::unsupported;
+      break;
     case EINTR:
       text += " (interrupted by a fatal signal)";
       break;

@@ -4,9 +4,20 @@
 #include <sys/mman.h>
 
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 
 namespace pagescan::test {
+
+const Process& self_process() {
+  static Process p = *Process::self();
+  return p;
+}
+
+bool emulated_backend_forced() {
+  const char* env = std::getenv("PAGESCAN_BACKEND");
+  return env && std::string(env) == "emulated";
+}
 
 ScanRequest present_only(std::uint64_t start, std::uint64_t end) {
   return ScanRequest::over(start, end).all_of(Category::present).returning(Category::present);

@@ -352,7 +352,7 @@ class EmulatedWalk {
 
   bool is_zero_pte(const VmaScan& v, std::uint64_t e) {
     if (e & PM_FILE) return false;
-    if (zero_.pfns_visible) return zero_.is_zero(e & PM_PFN_MASK);
+    if (pfns_visible(e) && zero_.zero_pfn) return zero_.is_zero(e & PM_PFN_MASK);
     // Without PFNs: a present, non-file page not exclusively mapped in private anonymous
     // memory is the zero page, or a KSM / COW-shared page: a heuristic (§6.2).
     if (!v.vma->private_anonymous() || (e & PM_MMAP_EXCLUSIVE)) return false;
@@ -398,6 +398,16 @@ class EmulatedWalk {
     return 0;
   }
 
+  // Whether this pagemap fd shows PFNs: decided by the opener's CAP_SYS_ADMIN, not ours
+  // now, so it is learnt from the first present entry read (a present page has PFN 0
+  // only when PFNs are hidden).
+  bool pfns_visible(std::uint64_t present_entry) {
+    if (pfns_visible_ < 0 && (present_entry & PM_PRESENT)) {
+      pfns_visible_ = (present_entry & PM_PFN_MASK) != 0 && zero_.pfns_visible ? 1 : 0;
+    }
+    return pfns_visible_ == 1;
+  }
+
   // ---- THP detection from the smaps counters (§6.2) ----
   bool is_huge_zero_block(const VmaScan& v, std::uint64_t blk) {
     if (!v.vma->private_anonymous() || blk < v.vma->start || blk + window_.pmd() > v.vma->end) {
@@ -406,7 +416,7 @@ class EmulatedWalk {
     std::uint64_t e = 0;
     if (!window_.entry(blk, v.vma->end, e)) return false;
     if (!(e & PM_PRESENT) || !(e & PM_FILE)) return false;
-    if (zero_.pfns_visible && zero_.huge_zero_pfn) return zero_.is_zero(e & PM_PFN_MASK);
+    if (pfns_visible(e) && zero_.huge_zero_pfn) return zero_.is_zero(e & PM_PFN_MASK);
     return true;  // present + "file" in private anonymous memory: only the huge zero page
   }
 
@@ -430,7 +440,9 @@ class EmulatedWalk {
       }
       if (!all_present || is_huge_zero_block(v, blk)) continue;
       candidates.push_back(blk);
-      if (zero_.pfns_visible && pfn_run && first_pfn % per == 0) contiguous.push_back(blk);
+      if (pfns_visible(first_pfn ? PM_PRESENT | first_pfn : 0) && pfn_run && first_pfn % per == 0) {
+        contiguous.push_back(blk);
+      }
     }
     std::uint64_t want = v.vma->pmd_mapped_bytes() / pmd;
     if (candidates.size() == want) {
@@ -438,7 +450,7 @@ class EmulatedWalk {
       return;
     }
     approximate(PAGE_IS_HUGE);
-    v.thp_blocks = zero_.pfns_visible ? std::move(contiguous) : std::move(candidates);
+    v.thp_blocks = pfns_visible_ == 1 ? std::move(contiguous) : std::move(candidates);
   }
 
   // ---- write-protect (§5.2) ----
@@ -484,6 +496,7 @@ class EmulatedWalk {
   OutputBuilder out_;
   std::uint64_t interest_ = 0;
   bool wp_ = false, check_ = false;
+  int pfns_visible_ = -1;  // unknown until a present entry is seen
   std::vector<proc::Vma> vmas_;
   UffdCensus uffds_;
   std::vector<std::pair<std::uint64_t, std::uint64_t>> protect_;

@@ -1,0 +1,115 @@
+// Write tracking: watch a region of this process, collect the pages written since the
+// last collect and re-arm them atomically (GetWriteWatch / ResetWriteWatch semantics).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string_view>
+#include <vector>
+
+#include "pagescan/result.hpp"
+
+namespace pagescan {
+
+// How writes are tracked (docs/write-tracking.md compares them).
+enum class WatchEngine {
+  automatic,   // the first engine that passes a functional self-test, in this order:
+  uffd,        // userfaultfd async write-protect + PAGEMAP_SCAN get-and-protect (6.7+)
+  soft_dirty,  // /proc/self/clear_refs + the soft-dirty bit (resets the whole process)
+  mprotect,    // read-only protection and a SIGSEGV handler
+  everything,  // reports every page as written: the honest last resort
+};
+
+// "auto", "uffd", "soft-dirty", "mprotect", "everything".
+std::string_view to_string(WatchEngine engine);
+Result<WatchEngine> parse_watch_engine(std::string_view name);
+
+struct WatchOptions {
+  // `automatic` is overridden by PAGESCAN_WATCH_ENGINE=auto|uffd|soft-dirty|mprotect|
+  // everything; any other value here forces that engine (unsupported if unavailable).
+  WatchEngine engine = WatchEngine::automatic;
+  // false (default): MADV_NOHUGEPAGE on the region so results are per 4 KiB page.
+  // true: leave THP alone and report at huge-page granularity (a written huge page is
+  // reported whole).
+  bool keep_huge_pages = false;
+};
+
+// [start, end), page-aligned.
+struct PageRange {
+  std::uint64_t start = 0;
+  std::uint64_t end = 0;
+  friend bool operator==(const PageRange&, const PageRange&) = default;
+};
+
+// What a collect returned: ascending, disjoint, clipped to the queried range.
+struct Harvest {
+  std::vector<PageRange> ranges;
+  std::uint64_t pages = 0;
+  // True when written pages remain unreported (the page budget ran out); they are
+  // reported by the next collect.
+  bool more = false;
+};
+
+struct CollectOptions {
+  std::uint64_t max_pages = 0;  // 0: no limit
+  bool reset = true;            // re-arm exactly the pages returned
+};
+
+// A write watch over one region of the calling process.
+//
+// Thread-safety: collect(), reset(), fold_back() on one watch may be called from any
+// thread but not concurrently with each other; independent watches are independent.
+// The application may write to the region at any time: a write racing a collect is
+// reported by that collect or the next one, never lost.
+class WriteWatch {
+ public:
+  // Watches [base, base + len) (rounded out to pages) of the calling process and arms it:
+  // nothing counts as written until the first write after this call. Errors:
+  // invalid_argument (len 0, region not mapped), unsupported (a forced engine is not
+  // available here, with the reason).
+  static Result<WriteWatch> create(void* base, std::size_t len, const WatchOptions& options = {});
+
+  WriteWatch(WriteWatch&&) noexcept;
+  WriteWatch& operator=(WriteWatch&&) noexcept;
+  // Restores the memory to normal: unregisters, unprotects.
+  ~WriteWatch();
+
+  WatchEngine engine() const;
+  void* base() const;
+  std::size_t length() const;
+  // The unit results are reported in: the page size, or the huge page size with
+  // keep_huge_pages on a THP-backed region.
+  std::size_t granularity() const;
+
+  // The pages written in [base, base + len) (a sub-range of the watch; rounded out to
+  // pages) since they were last armed, at most max_pages. With reset, exactly the pages
+  // returned are re-armed, atomically per page.
+  Result<Harvest> collect(void* base, std::size_t len, const CollectOptions& options = {});
+
+  // Re-arms [base, base + len) only: its pages count as unwritten from now on.
+  Result<void> reset(void* base, std::size_t len);
+
+  // Hands a harvest back: its pages are reported again by the next collect (for a
+  // consumer that failed to use what it collected, e.g. a failed checkpoint).
+  Result<void> fold_back(const Harvest& harvest);
+
+  // mprotect engine: the kernel cannot take a write fault on the application's behalf
+  // (read(2) into a protected page fails with EFAULT), so before handing part of the
+  // region to a system call that writes it, call this: the range becomes writable and is
+  // marked written. Other engines see kernel writes by themselves; for them it is a no-op.
+  Result<void> prepare_for_kernel_write(void* base, std::size_t len);
+
+  struct Engine;  // implementation interface (src/watch/engine.hpp)
+
+ private:
+  explicit WriteWatch(std::unique_ptr<Engine> engine);
+  std::unique_ptr<Engine> engine_;
+};
+
+// Whether an engine works here, by the functional self-test `automatic` uses (write a
+// page, see it reported, re-arm, see it cleared; for uffd also a kernel write via
+// read(2)). Cached after the first call. The error says why not.
+Result<void> watch_engine_available(WatchEngine engine);
+
+}  // namespace pagescan

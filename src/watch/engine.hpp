@@ -1,0 +1,56 @@
+// The interface every write-tracking engine implements, and shared range helpers.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "pagescan/watch.hpp"
+
+namespace pagescan {
+
+// One engine instance watches one region. The WriteWatch front end has already checked
+// that every range passed in lies inside the region and is page-aligned.
+struct WriteWatch::Engine {
+  virtual ~Engine() = default;
+  virtual WatchEngine kind() const = 0;
+
+  std::uint64_t start = 0;  // the watched region
+  std::uint64_t end = 0;
+  std::uint64_t page_size = 4096;
+  std::uint64_t granularity = 4096;
+
+  // Written pages of [start, end), at most max_pages (0: all), ascending; with reset,
+  // re-arm exactly what is returned.
+  virtual Result<Harvest> collect(std::uint64_t start, std::uint64_t end, std::uint64_t max_pages,
+                                  bool reset) = 0;
+  virtual Result<void> reset(std::uint64_t start, std::uint64_t end) = 0;
+  // Marks the ranges written again.
+  virtual Result<void> fold_back(const Harvest& harvest) = 0;
+  virtual Result<void> prepare_for_kernel_write(std::uint64_t, std::uint64_t) { return {}; }
+};
+
+namespace watch {
+
+// "watch of [0x...-0x...)" for messages.
+std::string describe(std::uint64_t start, std::uint64_t end);
+
+// Engines (one file each). Each returns unsupported with the reason when it cannot run.
+Result<std::unique_ptr<WriteWatch::Engine>> make_uffd_engine(std::uint64_t start, std::uint64_t end,
+                                                             const WatchOptions& options);
+Result<std::unique_ptr<WriteWatch::Engine>> make_soft_dirty_engine(std::uint64_t start,
+                                                                   std::uint64_t end,
+                                                                   const WatchOptions& options);
+Result<std::unique_ptr<WriteWatch::Engine>> make_mprotect_engine(std::uint64_t start,
+                                                                 std::uint64_t end,
+                                                                 const WatchOptions& options);
+Result<std::unique_ptr<WriteWatch::Engine>> make_everything_engine(std::uint64_t start,
+                                                                   std::uint64_t end,
+                                                                   const WatchOptions& options);
+
+// Rounds reported ranges out to `granularity` and clips them to [lo, hi), merging.
+void widen_to_granularity(Harvest& harvest, std::uint64_t granularity, std::uint64_t lo,
+                          std::uint64_t hi, std::uint64_t page_size);
+
+}  // namespace watch
+}  // namespace pagescan

@@ -1,0 +1,77 @@
+// Region snapshots: capture a memory region of this process, later restore only the
+// pages written since (wasmtime's instance reset, a fuzzer's rollback, a failed step).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <optional>
+
+#include "pagescan/result.hpp"
+#include "pagescan/watch.hpp"
+
+namespace pagescan {
+
+struct SnapshotOptions {
+  WatchOptions watch;  // the write-tracking engine (uffd is fastest)
+  // Written pages whose saved content is zero are zeroed with memset in runs shorter than
+  // this many pages and dropped with MADV_DONTNEED in longer runs (a syscall and later
+  // refaults against a memset; docs/benchmarks.md has the measurement behind the default).
+  std::size_t dontneed_min_pages = 32;
+  // Like wasmtime's keep_resident: the first keep_resident_bytes of the region are always
+  // zeroed with memset (they stay resident for the next user); beyond it zero pages are
+  // dropped whatever the run length. SIZE_MAX: no limit.
+  std::size_t keep_resident_bytes = SIZE_MAX;
+};
+
+struct RestoreStats {
+  std::uint64_t pages_examined = 0;  // pages reported written (and so looked at)
+  std::uint64_t pages_copied = 0;    // copied back from the image
+  std::uint64_t pages_zeroed = 0;    // zeroed with memset
+  std::uint64_t pages_dropped = 0;   // dropped with MADV_DONTNEED (read back as zero)
+  double scan_seconds = 0;           // finding the written pages
+  double copy_seconds = 0;           // copying, zeroing, dropping and re-arming
+};
+
+// A snapshot of an anonymous private region (or a shared memfd region, see
+// docs/snapshots.md). Pages that read as zero at capture (never touched, the zero page,
+// or all-zero content) are remembered as zero, not copied.
+//
+// Contract: the application does not write to the region while capture() or restore()
+// runs (writes between calls are what restore() undoes). Not thread-safe per snapshot;
+// independent snapshots may be restored concurrently.
+class RegionSnapshot {
+ public:
+  // Arms write tracking on [base, base + len) (rounded out to pages), then saves the
+  // non-zero pages. Errors: invalid_argument (len 0, not wholly mapped, not private
+  // anonymous or shared memfd), unsupported (the forced engine is unavailable).
+  static Result<RegionSnapshot> capture(void* base, std::size_t len,
+                                        const SnapshotOptions& options = {});
+
+  RegionSnapshot(RegionSnapshot&&) noexcept;
+  RegionSnapshot& operator=(RegionSnapshot&&) noexcept;
+  ~RegionSnapshot();
+
+  // Puts the region back to the captured contents, touching only the pages written since
+  // the last capture or restore, and re-arms tracking (call it again and again). Pages
+  // never written are not touched (no copy, no fault). Errors: invalid_argument when the
+  // region was unmapped in part, moved, grown or shrunk since capture (nothing restored).
+  Result<RestoreStats> restore();
+
+  // Compares the whole region with the image: nullopt when equal, else the index of the
+  // first differing page.
+  std::optional<std::size_t> first_difference() const;
+
+  void* base() const;
+  std::size_t length() const;
+  WatchEngine engine() const;
+  std::size_t saved_pages() const;  // non-zero pages held in the image
+
+  struct State;
+
+ private:
+  explicit RegionSnapshot(std::unique_ptr<State> state);
+  std::unique_ptr<State> state_;
+};
+
+}  // namespace pagescan

@@ -1,0 +1,272 @@
+// Region snapshots: capture saves the non-zero pages and arms write tracking; restore
+// puts back only the pages written since, then re-arms exactly those.
+//
+// Order matters in restore. Re-armed pages take a write-protect fault on the first write
+// (uffd: a WP fault resolved by the kernel, which marks the page written again), so the
+// written pages are collected *without* re-arming, copied back while still writable, and
+// only then re-armed, range by range (UFFDIO_WRITEPROTECT per range is cheaper than a
+// second scan). This is why the application must not write during restore: a write
+// between the copy and the re-arm would be overwritten and then not tracked.
+//
+// The image is an anonymous MAP_NORESERVE mapping as large as the region in which only
+// non-zero pages are ever written, so zero pages cost no memory and page i of the region
+// is page i of the image. A bitmap says which pages are non-zero.
+#include "pagescan/snapshot.hpp"
+
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <cinttypes>
+#include <cstdio>
+#include <cstring>
+#include <vector>
+
+#include "pagescan/scan.hpp"
+#include "proc/maps.hpp"
+
+namespace pagescan {
+
+namespace {
+
+std::string describe(std::uint64_t start, std::uint64_t end) {
+  char text[80];
+  std::snprintf(text, sizeof text, "snapshot of [0x%" PRIx64 "-0x%" PRIx64 ")", start, end);
+  return text;
+}
+
+// The span of the VMAs that hold [start, end) (from the first one's start to the last
+// one's end), taken once the watch has split them at the region's edges: a region that
+// is grown, shrunk, moved or partly unmapped after capture changes it or leaves a hole.
+struct Extent {
+  std::uint64_t start = 0, end = 0;
+  bool shared_memfd = false;
+  friend bool operator==(const Extent&, const Extent&) = default;
+};
+
+Result<Extent> extent_of(std::uint64_t start, std::uint64_t end, bool check_kind) {
+  auto vmas = proc::read_vmas(0, false);
+  if (!vmas) return vmas.error();
+  Extent ext;
+  bool found = false, any_shared = false, any_private = false;
+  std::uint64_t covered = start;  // [start, covered) is known to be mapped
+  for (std::size_t i = 0; i < vmas->size(); ++i) {
+    const proc::Vma& v = (*vmas)[i];
+    if (v.end <= start || v.start >= end) continue;
+    if (v.start > covered) break;  // a hole
+    covered = v.end;
+    if (check_kind) {
+      bool memfd = v.shared() && v.path.rfind("/memfd:", 0) == 0;
+      bool anon = v.private_anonymous();
+      if (!memfd && !anon) {
+        return Error(EINVAL, ErrorKind::invalid_argument,
+                     describe(start, end) + ": '" + (v.path.empty() ? v.perms : v.path) +
+                         "' is neither private anonymous memory nor a shared memfd");
+      }
+      (memfd ? any_shared : any_private) = true;
+    }
+    if (!found) ext.start = v.start;
+    found = true;
+    ext.end = v.end;
+  }
+  if (check_kind && any_shared && any_private) {
+    return Error(EINVAL, ErrorKind::invalid_argument,
+                 describe(start, end) + ": mixes private anonymous and shared memfd memory");
+  }
+  ext.shared_memfd = any_shared;
+  if (!found || ext.start > start || covered < end) {
+    return Error(EINVAL, ErrorKind::invalid_argument,
+                 describe(start, end) + ": the range is not wholly mapped");
+  }
+  return ext;
+}
+
+const std::vector<char>& zero_page_content(std::size_t page) {
+  static const std::vector<char> zeros(page, 0);
+  return zeros;
+}
+
+bool page_is_zero(const char* p, std::size_t page) {
+  return std::memcmp(p, zero_page_content(page).data(), page) == 0;
+}
+
+double seconds_since(std::chrono::steady_clock::time_point t) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
+}
+
+const Process& self() {
+  static Process p = *Process::self();
+  return p;
+}
+
+}  // namespace
+
+struct RegionSnapshot::State {
+  std::uint64_t start = 0, end = 0, page = 4096;
+  Extent extent;
+  SnapshotOptions options;
+  std::optional<WriteWatch> watch;
+  char* image = nullptr;
+  std::vector<std::uint64_t> nonzero;  // one bit per page
+  std::size_t saved = 0;
+
+  ~State() {
+    if (image) ::munmap(image, end - start);
+  }
+  std::size_t pages() const { return (end - start) / page; }
+  bool is_nonzero(std::size_t i) const { return nonzero[i / 64] >> (i % 64) & 1; }
+  char* at(std::size_t i) const { return reinterpret_cast<char*>(start + i * page); }
+  char* saved_at(std::size_t i) const { return image + i * page; }
+
+  // Saves page i if its content is not zero.
+  void save(std::size_t i) {
+    if (page_is_zero(at(i), page)) return;
+    std::memcpy(saved_at(i), at(i), page);
+    nonzero[i / 64] |= 1ull << (i % 64);
+    ++saved;
+  }
+};
+
+RegionSnapshot::RegionSnapshot(std::unique_ptr<State> state) : state_(std::move(state)) {}
+RegionSnapshot::RegionSnapshot(RegionSnapshot&&) noexcept = default;
+RegionSnapshot& RegionSnapshot::operator=(RegionSnapshot&&) noexcept = default;
+RegionSnapshot::~RegionSnapshot() = default;
+
+Result<RegionSnapshot> RegionSnapshot::capture(void* base, std::size_t len,
+                                               const SnapshotOptions& options) {
+  auto s = std::make_unique<State>();
+  s->page = static_cast<std::uint64_t>(::sysconf(_SC_PAGESIZE));
+  auto addr = reinterpret_cast<std::uint64_t>(base);
+  s->start = addr & ~(s->page - 1);
+  s->end = (addr + len + s->page - 1) & ~(s->page - 1);
+  if (len == 0 || s->end < addr) {
+    return Error(EINVAL, ErrorKind::invalid_argument,
+                 "snapshot of " + std::to_string(len) + " bytes: expected a length > 0");
+  }
+  auto kind = extent_of(s->start, s->end, true);
+  if (!kind) return kind.error();
+  s->options = options;
+
+  // Arm first, then copy: a write during the copy is tracked, so restore fixes it.
+  auto watch = WriteWatch::create(base, len, options.watch);
+  if (!watch) return watch.error().with_context(describe(s->start, s->end));
+  s->watch.emplace(std::move(*watch));
+  auto extent = extent_of(s->start, s->end, true);
+  if (!extent) return extent.error();
+  s->extent = *extent;
+
+  void* image = ::mmap(nullptr, s->end - s->start, PROT_READ | PROT_WRITE,
+                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  if (image == MAP_FAILED) {
+    return Error::from_errno(errno, describe(s->start, s->end) + ": allocating the image");
+  }
+  s->image = static_cast<char*>(image);
+  s->nonzero.assign((s->pages() + 63) / 64, 0);
+
+  if (s->extent.shared_memfd) {
+    // A swapped-out shmem page is an empty PTE (kernel-pagemap-scan.md §4.1): the page
+    // tables cannot say which pages hold data, so every page is read.
+    for (std::size_t i = 0; i < s->pages(); ++i) s->save(i);
+  } else {
+    // Only pages with private content can be non-zero: present or swapped, not the
+    // zero page. Reading anything else would only fault in the zero page.
+    auto request = ScanRequest::over(s->start, s->end)
+                       .any_of(Category::present | Category::swapped)
+                       .none_of(Category::pfnzero);
+    auto populated = scan(self(), request);
+    if (!populated) return populated.error().with_context(describe(s->start, s->end));
+    for (const PageRegion& r : populated->regions) {
+      for (std::uint64_t a = r.start; a < r.end; a += s->page) s->save((a - s->start) / s->page);
+    }
+  }
+  return RegionSnapshot(std::move(s));
+}
+
+Result<RestoreStats> RegionSnapshot::restore() {
+  State& s = *state_;
+  auto now = extent_of(s.start, s.end, false);
+  if (!now || !(now->start == s.extent.start && now->end == s.extent.end)) {
+    return Error(EINVAL, ErrorKind::invalid_argument,
+                 describe(s.start, s.end) +
+                     ": the region was unmapped, moved, grown or shrunk since capture; "
+                     "nothing was restored");
+  }
+  RestoreStats stats;
+  auto t0 = std::chrono::steady_clock::now();
+  auto harvest = s.watch->collect(base(), length(), CollectOptions{0, false});
+  if (!harvest) return harvest.error().with_context(describe(s.start, s.end) + ": restore");
+  stats.scan_seconds = seconds_since(t0);
+
+  auto t1 = std::chrono::steady_clock::now();
+  const std::size_t resident_pages = s.options.keep_resident_bytes / s.page;
+  for (const PageRange& r : harvest->ranges) {
+    std::size_t first = (r.start - s.start) / s.page, last = (r.end - s.start) / s.page;
+    stats.pages_examined += last - first;
+    for (std::size_t i = first; i < last;) {
+      bool nz = s.is_nonzero(i);
+      std::size_t j = i + 1;
+      while (j < last && s.is_nonzero(j) == nz) ++j;
+      std::size_t n = j - i;
+      if (nz) {
+        std::memcpy(s.at(i), s.saved_at(i), n * s.page);
+        stats.pages_copied += n;
+      } else {
+        // Zero runs: memset keeps the pages resident; MADV_DONTNEED drops them (they read
+        // back as zero) for one syscall plus later refaults. Shared memfd pages are
+        // always zeroed: MADV_DONTNEED would only unmap them, not clear the file.
+        std::size_t keep = n;
+        if (!s.extent.shared_memfd) {
+          if (s.options.keep_resident_bytes == SIZE_MAX) {
+            keep = n >= s.options.dontneed_min_pages ? 0 : n;
+          } else {
+            keep = i < resident_pages ? std::min(n, resident_pages - i) : 0;
+          }
+        }
+        if (keep) {
+          std::memset(s.at(i), 0, keep * s.page);
+          stats.pages_zeroed += keep;
+        }
+        if (n > keep) {
+          if (::madvise(s.at(i + keep), (n - keep) * s.page, MADV_DONTNEED) != 0) {
+            std::memset(s.at(i + keep), 0, (n - keep) * s.page);
+            stats.pages_zeroed += n - keep;
+          } else {
+            stats.pages_dropped += n - keep;
+          }
+        }
+      }
+      i = j;
+    }
+    auto rearm = s.watch->reset(reinterpret_cast<void*>(r.start), r.end - r.start);
+    if (!rearm) return rearm.error().with_context(describe(s.start, s.end) + ": re-arming");
+  }
+  stats.copy_seconds = seconds_since(t1);
+  return stats;
+}
+
+std::optional<std::size_t> RegionSnapshot::first_difference() const {
+  const State& s = *state_;
+  const char* zeros = zero_page_content(s.page).data();
+  for (std::size_t i = 0; i < s.pages(); ++i) {
+    const char* expected = s.is_nonzero(i) ? s.saved_at(i) : zeros;
+    if (std::memcmp(s.at(i), expected, s.page) != 0) return i;
+  }
+  return std::nullopt;
+}
+
+void* RegionSnapshot::base() const {
+  return reinterpret_cast<void*>(state_->start);
+}
+std::size_t RegionSnapshot::length() const {
+  return state_->end - state_->start;
+}
+WatchEngine RegionSnapshot::engine() const {
+  return state_->watch->engine();
+}
+std::size_t RegionSnapshot::saved_pages() const {
+  return state_->saved;
+}
+
+}  // namespace pagescan

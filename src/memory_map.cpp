@@ -1,0 +1,68 @@
+// A process's memory map from /proc/PID/smaps, with each VMA's backing classified.
+#include "pagescan/memory_map.hpp"
+
+#include "proc/maps.hpp"
+
+namespace pagescan {
+
+std::string_view to_string(Backing backing) {
+  switch (backing) {
+    case Backing::anonymous:
+      return "anon";
+    case Backing::heap:
+      return "heap";
+    case Backing::stack:
+      return "stack";
+    case Backing::file:
+      return "file";
+    case Backing::shared_memory:
+      return "shm";
+    case Backing::special:
+      return "special";
+  }
+  return "?";
+}
+
+static bool starts_with(const std::string& s, std::string_view prefix) {
+  return s.rfind(prefix, 0) == 0;
+}
+
+static Backing classify(const proc::Vma& v) {
+  if (v.path == "[heap]") return Backing::heap;
+  if (starts_with(v.path, "[stack")) return Backing::stack;
+  if (v.special()) return Backing::special;
+  // Private MAP_HUGETLB memory shows as a deleted hugetlbfs file: it is anonymous.
+  if (starts_with(v.path, "/anon_hugepage")) {
+    return v.shared() ? Backing::shared_memory : Backing::anonymous;
+  }
+  bool shm_object = starts_with(v.path, "/memfd:") || starts_with(v.path, "/SYSV") ||
+                    starts_with(v.path, "/dev/shm/") || starts_with(v.path, "/dev/zero");
+  if (shm_object || (v.shared() && v.inode == 0)) return Backing::shared_memory;
+  if (v.inode != 0) return Backing::file;
+  return Backing::anonymous;
+}
+
+Result<std::vector<MappedRegion>> read_memory_map(const Process& process) {
+  auto vmas = proc::read_vmas(process.is_self() ? 0 : process.pid(), true);
+  if (!vmas) return vmas.error().with_context("memory map of " + process.describe());
+  std::vector<MappedRegion> out;
+  out.reserve(vmas->size());
+  for (const proc::Vma& v : *vmas) {
+    MappedRegion r;
+    r.start = v.start;
+    r.end = v.end;
+    r.perms = v.perms;
+    r.offset = v.offset;
+    r.path = v.path;
+    r.backing = classify(v);
+    r.kernel_page_size = v.kernel_page_size;
+    r.hugetlb = v.hugetlb();
+    r.pfnmap = v.pfnmap();
+    r.uffd_wp = v.uffd_wp();
+    out.push_back(std::move(r));
+  }
+  if (auto alive = process.check_alive(); !alive) return alive.error();
+  return out;
+}
+
+}  // namespace pagescan

@@ -1,0 +1,72 @@
+// The memory map: every VMA of a process with its backing classified.
+#include <gtest/gtest.h>
+#include <sys/mman.h>
+#include <sys/shm.h>
+
+#include "pagescan/memory_map.hpp"
+#include "support/memory.hpp"
+#include "support/scan_helpers.hpp"
+
+using namespace pagescan;
+using namespace pagescan::test;
+
+namespace {
+
+const MappedRegion* find(const std::vector<MappedRegion>& map, const void* addr) {
+  auto a = reinterpret_cast<std::uint64_t>(addr);
+  for (const MappedRegion& r : map) {
+    if (a >= r.start && a < r.end) return &r;
+  }
+  return nullptr;
+}
+
+}  // namespace
+
+TEST(MemoryMap, ClassifiesEveryKindOfBacking) {
+  Mapping anon = Mapping::anonymous(4);
+  Mapping file = Mapping::file(4, false);
+  void* shared =
+      ::mmap(nullptr, 4 * page_size(), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+  ASSERT_NE(shared, MAP_FAILED);
+  Mapping shared_map(shared, 4 * page_size());
+  int id = ::shmget(IPC_PRIVATE, 4 * page_size(), IPC_CREAT | 0600);
+  ASSERT_GE(id, 0);
+  void* sysv = ::shmat(id, nullptr, 0);
+  ::shmctl(id, IPC_RMID, nullptr);
+  int stack_var = 0;
+
+  auto map = read_memory_map(self_process());
+  ASSERT_TRUE(map) << map.error().message();
+  ASSERT_FALSE(map->empty());
+  for (std::size_t i = 1; i < map->size(); ++i) EXPECT_LE((*map)[i - 1].end, (*map)[i].start);
+
+  EXPECT_EQ(find(*map, anon.data())->backing, Backing::anonymous);
+  EXPECT_EQ(find(*map, file.data())->backing, Backing::file);
+  EXPECT_EQ(find(*map, shared)->backing, Backing::shared_memory);
+  EXPECT_EQ(find(*map, sysv)->backing, Backing::shared_memory);
+  EXPECT_EQ(find(*map, &stack_var)->backing, Backing::stack);
+  bool vvar_seen = false;
+  for (const MappedRegion& r : *map) {
+    if (r.path == "[vvar]") {
+      vvar_seen = true;
+      EXPECT_EQ(r.backing, Backing::special);
+      EXPECT_TRUE(r.pfnmap) << "[vvar] is VM_PFNMAP";
+    }
+  }
+  EXPECT_TRUE(vvar_seen);
+  ::shmdt(sysv);
+}
+
+TEST(MemoryMap, MarksUffdRegisteredAndHugetlbVmas) {
+  auto wp = AsyncWp::create();
+  if (!wp) GTEST_SKIP() << "kernel lacks async userfaultfd write-protect";
+  Mapping m = Mapping::anonymous(8);
+  wp->init(m.data(), m.length());
+  auto map = read_memory_map(self_process());
+  ASSERT_TRUE(map);
+  EXPECT_TRUE(find(*map, m.data())->uffd_wp);
+  wp->free(m.data(), m.length());
+  auto after = read_memory_map(self_process());
+  ASSERT_TRUE(after);
+  EXPECT_FALSE(find(*after, m.data())->uffd_wp);
+}

@@ -1,0 +1,63 @@
+// Parsing the CLI's shared arguments: targets, ranges, numbers.
+#include "args.hpp"
+
+#include <cerrno>
+#include <charconv>
+#include <string>
+
+namespace pagescan::cli {
+
+Parsed<std::uint64_t> parse_number(std::string_view text, std::string_view what) {
+  std::string_view digits = text;
+  int base = 10;
+  if (digits.size() > 2 && digits[0] == '0' && (digits[1] == 'x' || digits[1] == 'X')) {
+    digits.remove_prefix(2);
+    base = 16;
+  }
+  std::uint64_t v = 0;
+  auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), v, base);
+  if (digits.empty() || ec != std::errc() || end != digits.data() + digits.size()) {
+    std::string why = ec == std::errc::result_out_of_range
+                          ? "does not fit in 64 bits"
+                          : "expected a number in hex (0x...) or decimal";
+    return {std::nullopt,
+            UsageError{"bad " + std::string(what) + " '" + std::string(text) + "': " + why}};
+  }
+  return {v, std::nullopt};
+}
+
+Parsed<AddressRange> parse_range(std::string_view text) {
+  auto bad = [&](const std::string& why) {
+    return Parsed<AddressRange>{std::nullopt,
+                                UsageError{"bad range '" + std::string(text) + "': " + why}};
+  };
+  std::size_t dash = text.find('-');
+  if (dash == std::string_view::npos || dash == 0 || dash + 1 == text.size()) {
+    return bad("expected START-END, e.g. 0x7f0000000000-0x7f0000100000");
+  }
+  auto start = parse_number(text.substr(0, dash), "range start");
+  if (!start.value)
+    return bad("start " + start.error->message.substr(start.error->message.find(':') + 2));
+  auto end = parse_number(text.substr(dash + 1), "range end");
+  if (!end.value) return bad("end " + end.error->message.substr(end.error->message.find(':') + 2));
+  if (*end.value < *start.value) return bad("end is before start");
+  return {AddressRange{*start.value, *end.value}, std::nullopt};
+}
+
+Parsed<Target> parse_target(std::string_view text) {
+  if (text == "self") return {Target{true, 0}, std::nullopt};
+  std::uint64_t pid = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), pid, 10);
+  if (text.empty() || ec != std::errc() || end != text.data() + text.size() || pid == 0 ||
+      pid > 0x3fffffff) {
+    return {std::nullopt, UsageError{"bad target '" + std::string(text) +
+                                     "': expected a process id (a number > 0) or 'self'"}};
+  }
+  return {Target{false, static_cast<pid_t>(pid)}, std::nullopt};
+}
+
+Result<Process> open_target(const Target& target) {
+  return target.self ? Process::self() : Process::attach(target.pid);
+}
+
+}  // namespace pagescan::cli

@@ -1,0 +1,76 @@
+// `pagescan features`: what this machine's kernel offers pagescan (like `criu check`).
+#include <fmt/core.h>
+
+#include <memory>
+#include <nlohmann/json.hpp>
+
+#include "commands.hpp"
+#include "output.hpp"
+#include "pagescan/features.hpp"
+#include "scan_report.hpp"
+
+namespace pagescan::cli {
+
+namespace {
+
+struct FeaturesOptions {
+  bool json = false;
+};
+
+nlohmann::ordered_json features_json(const Features& f) {
+  return {{"kernel", f.kernel_release},
+          {"page_size", f.page_size},
+          {"pagemap_scan", f.pagemap_scan},
+          {"scan_categories", category_list(f.scan_categories)},
+          {"user_address_limit", hex(f.user_address_limit)},
+          {"userfaultfd", f.userfaultfd},
+          {"uffd_wp_async", f.uffd_wp_async},
+          {"uffd_wp_unpopulated", f.uffd_wp_unpopulated},
+          {"soft_dirty", f.soft_dirty},
+          {"soft_dirty_detail", f.soft_dirty_detail},
+          {"guard_regions", f.guard_regions},
+          {"thp_mode", f.thp_mode},
+          {"thp_pmd_size", f.thp_pmd_size},
+          {"hugetlb_page_size", f.hugetlb_page_size},
+          {"hugetlb_pages_total", f.hugetlb_pages_total},
+          {"swap_bytes", f.swap_total_bytes},
+          {"pfns_visible", f.pfns_visible}};
+}
+
+int run_features(const FeaturesOptions& o) {
+  const Features& f = features();
+  if (o.json) {
+    fmt::print("{}\n", features_json(f).dump(2));
+    return kExitOk;
+  }
+  auto row = [](const char* name, bool ok, const std::string& detail) {
+    fmt::print("{:<28} {:<4} {}\n", name, ok ? "yes" : "no", detail);
+  };
+  fmt::print("kernel {}, page size {}\n", f.kernel_release, f.page_size);
+  row("PAGEMAP_SCAN", f.pagemap_scan,
+      f.pagemap_scan ? "categories: " + to_string(f.scan_categories) : "needs Linux 6.7");
+  row("userfaultfd WP_ASYNC", f.uffd_wp_async, f.userfaultfd_detail);
+  row("userfaultfd WP_UNPOPULATED", f.uffd_wp_unpopulated, "");
+  row("soft-dirty", f.soft_dirty, f.soft_dirty_detail);
+  row("guard regions", f.guard_regions, "MADV_GUARD_INSTALL");
+  row("transparent huge pages", !f.thp_mode.empty() && f.thp_mode != "never",
+      f.thp_mode.empty() ? "absent" : "mode " + f.thp_mode);
+  row("hugetlb pages", f.hugetlb_pages_total > 0,
+      fmt::format("{} of {}", f.hugetlb_pages_total, human_size(f.hugetlb_page_size)));
+  row("swap", f.swap_total_bytes > 0, human_size(f.swap_total_bytes));
+  row("PFNs visible", f.pfns_visible,
+      f.pfns_visible ? "exact zero-page detection" : "needs CAP_SYS_ADMIN");
+  return kExitOk;
+}
+
+}  // namespace
+
+Command add_features_command(CLI::App& app) {
+  auto o = std::make_shared<FeaturesOptions>();
+  CLI::App* sub = app.add_subcommand("features", "What this machine's kernel offers pagescan");
+  sub->footer("Examples:\n  pagescan features\n  pagescan features --json");
+  sub->add_flag("--json", o->json, "JSON output");
+  return Command{sub, [o] { return run_features(*o); }};
+}
+
+}  // namespace pagescan::cli

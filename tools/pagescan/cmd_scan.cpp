@@ -1,0 +1,125 @@
+// `pagescan scan TARGET`: one complete PAGEMAP_SCAN of a process, as a table, JSON or CSV.
+#include <fmt/core.h>
+
+#include <memory>
+
+#include "args.hpp"
+#include "commands.hpp"
+#include "output.hpp"
+#include "pagescan/features.hpp"
+#include "scan_report.hpp"
+
+namespace pagescan::cli {
+
+namespace {
+
+struct ScanOptionsText {
+  std::string target;
+  std::string range;
+  std::string all_of;
+  std::string any_of;
+  std::string returning = "all";
+  std::string max_pages;
+  bool write_protect = false;
+  bool check_wp_async = false;
+  std::string format = "table";
+  bool json = false;
+  std::string backend = "auto";
+};
+
+int run_scan(const ScanOptionsText& o) {
+  auto target = parse_target(o.target);
+  if (!target.value) return report_usage(*target.error);
+  auto backend = parse_backend_choice(o.backend);
+  if (!backend) return report_usage(UsageError{"bad --backend: " + backend.error().message()});
+  std::string format = o.json ? "json" : o.format;
+  if (format != "table" && format != "json" && format != "csv") {
+    return report_usage(UsageError{"bad --format '" + format + "': expected table, json or csv"});
+  }
+
+  const Features& f = features();
+  AddressRange range{0, f.user_address_limit};
+  if (!o.range.empty()) {
+    auto parsed = parse_range(o.range);
+    if (!parsed.value) return report_usage(*parsed.error);
+    range = *parsed.value;
+  }
+  CategoryFilter all_of, any_of;
+  if (!o.all_of.empty()) {
+    auto parsed = parse_category_filter(o.all_of);
+    if (!parsed) return report_usage(UsageError{"bad --all-of: " + parsed.error().message()});
+    all_of = *parsed;
+  }
+  if (!o.any_of.empty()) {
+    auto parsed = parse_category_filter(o.any_of);
+    if (!parsed) return report_usage(UsageError{"bad --any-of: " + parsed.error().message()});
+    any_of = *parsed;
+  }
+  // Only what was asked for: returning a category can cost the kernel a lookup per page.
+  Categories supported = f.pagemap_scan && *backend != BackendChoice::emulated
+                             ? f.scan_categories
+                             : Categories::all_known();
+  Categories returning = supported;
+  if (o.returning != "all") {
+    auto parsed = parse_categories(o.returning);
+    if (!parsed) return report_usage(UsageError{"bad --return: " + parsed.error().message()});
+    returning = *parsed;
+  }
+  auto request = make_request(range.start, range.end, all_of, any_of, returning);
+  if (!request) return report_usage(UsageError{request.error().message()});
+  if (!o.max_pages.empty()) {
+    auto n = parse_number(o.max_pages, "--max-pages");
+    if (!n.value) return report_usage(*n.error);
+    request->max_pages = *n.value;
+  }
+  request->write_protect = o.write_protect;
+  request->check_wp_async = o.check_wp_async;
+
+  auto process = open_target(*target.value);
+  if (!process) return report_error(process.error());
+  ScanOptions options;
+  options.backend = *backend;
+  auto result = scan(*process, *request, options);
+  if (!result) return report_error(result.error());
+
+  ScanReport report{process->pid(), f.page_size, range.start, range.end, std::move(*result)};
+  if (format == "json") {
+    fmt::print("{}\n", render_json(report).dump(2));
+  } else if (format == "csv") {
+    render_csv(report, stdout);
+  } else {
+    render_table(report, stdout);
+  }
+  return kExitOk;
+}
+
+}  // namespace
+
+Command add_scan_command(CLI::App& app) {
+  auto o = std::make_shared<ScanOptionsText>();
+  CLI::App* sub = app.add_subcommand("scan", "Scan a process's pages with PAGEMAP_SCAN");
+  sub->footer(
+      "Examples:\n"
+      "  pagescan scan self --range 0x7f0000000000-0x7f0000100000 --all-of present\n"
+      "  pagescan scan 1234 --any-of present,swapped --all-of '!pfnzero,!file' --json\n"
+      "  pagescan scan 1234 --all-of written --max-pages 100 --format csv\n"
+      "Categories: wpallowed written file present swapped pfnzero huge soft-dirty guard;\n"
+      "'!name' inverts a category in --all-of and --any-of.");
+  sub->add_option("target", o->target, "a pid, or 'self'")->required();
+  sub->add_option("--range", o->range, "START-END, hex (0x...) or decimal (default: all)");
+  sub->add_option("--all-of", o->all_of, "every one of these categories (e.g. present,!file)");
+  sub->add_option("--any-of", o->any_of, "at least one of these categories");
+  sub->add_option("--return", o->returning,
+                  "categories reported per region (default: all the kernel supports)");
+  sub->add_option("--max-pages", o->max_pages, "stop after this many pages");
+  sub->add_flag("--write-protect", o->write_protect,
+                "re-arm (uffd write-protect) the written pages reported");
+  sub->add_flag("--check-wp-async", o->check_wp_async,
+                "fail if a VMA in range is not async write-protected");
+  sub->add_option("--format", o->format, kFormatHelp);
+  sub->add_flag("--json", o->json, "short for --format json");
+  sub->add_option("--backend", o->backend, "auto, kernel or emulated (default: auto)");
+  return Command{sub, [o] { return run_scan(*o); }};
+}
+
+}  // namespace pagescan::cli

@@ -1,0 +1,21 @@
+// The subcommands: each adds itself to the CLI11 app and returns how to run it.
+#pragma once
+
+#include <CLI/CLI.hpp>
+#include <functional>
+
+namespace pagescan::cli {
+
+struct Command {
+  CLI::App* app = nullptr;
+  std::function<int()> run;  // returns the exit code
+};
+
+Command add_scan_command(CLI::App& app);
+Command add_features_command(CLI::App& app);
+Command add_demo_command(CLI::App& app);
+
+// Options several commands share, named the same everywhere.
+inline const char* kFormatHelp = "output format: table, json or csv";
+
+}  // namespace pagescan::cli

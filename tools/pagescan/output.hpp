@@ -1,0 +1,29 @@
+// Shared output helpers: error lines, exit codes, human units, hex addresses.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "args.hpp"
+#include "pagescan/result.hpp"
+
+namespace pagescan::cli {
+
+inline constexpr int kExitOk = 0;
+inline constexpr int kExitRuntime = 1;
+inline constexpr int kExitUsage = 2;
+
+// Prints "pagescan: <message>" on stderr and returns the exit code.
+int report_usage(const UsageError& error);
+// Library errors: invalid_argument is the caller's fault (exit 2), the rest runtime (1).
+int report_error(const Error& error);
+
+// "12.0 KiB", "3.5 GiB", "512 B".
+std::string human_size(std::uint64_t bytes);
+// "0x7f12abc000".
+std::string hex(std::uint64_t value);
+
+// Colour only on a terminal and never with NO_COLOR set (https://no-color.org).
+bool use_colour();
+
+}  // namespace pagescan::cli

@@ -21,6 +21,15 @@ int main(int argc, char** argv) {
   } catch (const CLI::Success& e) {
     return app.exit(e);  // --help, --version
   } catch (const CLI::ParseError& e) {
+    std::string names;
+    for (const Command& c : commands) names += (names.empty() ? "" : ", ") + c.app->get_name();
+    if (argc < 2) return report_usage(UsageError{"no command given (expected " + names + ")"});
+    std::string first = argv[1];
+    bool known = first.rfind("-", 0) == 0;
+    for (const Command& c : commands) known = known || c.app->get_name() == first;
+    if (!known) {
+      return report_usage(UsageError{"unknown command '" + first + "' (expected " + names + ")"});
+    }
     std::string what = e.what();
     return report_usage(UsageError{what.empty() ? "bad command line" : what});
   }

@@ -138,7 +138,7 @@ TEST_F(CliScan, MaxPagesSaysTheOutputStoppedEarly) {
   EXPECT_EQ(j["walk_end"], hex(child.addresses()[0] + 2 * page_size()));
   CliRun table =
       run_cli({"scan", pid, "--range", range, "--all-of", "present", "--max-pages", "2"});
-  EXPECT_NE(table.out.find("stopped at max-pages, resume at"), std::string::npos) << table.out;
+  EXPECT_NE(table.out.find("stopped at max-pages; resume at"), std::string::npos) << table.out;
 }
 
 TEST_F(CliScan, FiltersReachTheKernel) {
@@ -174,6 +174,7 @@ TEST(CliUsage, EveryUsageErrorIsOneLineNamingTheValueWithExit2) {
       {{"scan", "self", "--format", "xml"}, "'xml'"},
       {{"scan", "self", "--max-pages", "12x"}, "'12x'"},
       {{"scan", "self", "--backend", "magic"}, "'magic'"},
+      {{"scan", "self", "--json", "--format", "csv"}, "'csv'"},
       {{"nosuchcommand"}, "nosuchcommand"},
       {{}, ""},
   };

@@ -1,10 +1,12 @@
-// Runs the built pagescan binary and captures what it printed and how it exited.
+// Runs the built pagescan binary and captures its stdout, stderr and exit status.
 #include "support/cli_runner.hpp"
 
 #include <fcntl.h>
 #include <poll.h>
+#include <signal.h>
 #include <spawn.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -14,65 +16,134 @@ extern char** environ;
 
 namespace pagescan::test {
 
-CliRun run_cli(const std::vector<std::string>& args, const std::vector<std::string>& env) {
+namespace {
+
+std::vector<std::string> split_lines(const std::string& text) {
+  std::vector<std::string> lines;
+  std::size_t begin = 0;
+  while (begin < text.size()) {
+    std::size_t nl = text.find('\n', begin);
+    if (nl == std::string::npos) nl = text.size();
+    lines.push_back(text.substr(begin, nl - begin));
+    begin = nl + 1;
+  }
+  return lines;
+}
+
+double now_seconds() {
+  timespec ts{};
+  ::clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) / 1e9;
+}
+
+}  // namespace
+
+std::vector<std::string> CliRun::out_lines() const {
+  return split_lines(out);
+}
+
+std::vector<std::string> CliRun::err_lines() const {
+  return split_lines(err);
+}
+
+std::string CliRun::describe() const {
+  std::string text = timed_out ? "timed out"
+                     : signal  ? "killed by signal " + std::to_string(signal)
+                               : "exit " + std::to_string(exit_code);
+  return text + "; stderr: " + err + "; stdout (first 2000 bytes): " + out.substr(0, 2000);
+}
+
+CliRun run_program(const std::string& path, const std::vector<std::string>& args,
+                   const std::vector<std::string>& extra_env, int timeout_seconds) {
   CliRun run;
-#ifdef PAGESCAN_CLI_PATH
-  const char* path = PAGESCAN_CLI_PATH;
-#else
-  const char* path = "pagescan";
-#endif
-  int out[2], err[2];
-  if (::pipe2(out, O_CLOEXEC) != 0 || ::pipe2(err, O_CLOEXEC) != 0) return run;
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_adddup2(&actions, out[1], 1);
-  posix_spawn_file_actions_adddup2(&actions, err[1], 2);
-  std::vector<std::string> argv_s = {path};
-  argv_s.insert(argv_s.end(), args.begin(), args.end());
-  std::vector<char*> argv;
-  for (auto& a : argv_s) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  std::vector<std::string> env_s;
-  for (char** e = environ; *e; ++e) env_s.emplace_back(*e);
-  env_s.insert(env_s.end(), env.begin(), env.end());
-  std::vector<char*> envp;
-  for (auto& e : env_s) envp.push_back(e.data());
-  envp.push_back(nullptr);
-  pid_t pid = -1;
-  int rc = posix_spawn(&pid, path, &actions, nullptr, argv.data(), envp.data());
-  posix_spawn_file_actions_destroy(&actions);
-  ::close(out[1]);
-  ::close(err[1]);
-  if (rc != 0) {
-    ::close(out[0]);
-    ::close(err[0]);
-    run.err = std::string("spawn failed: ") + std::strerror(rc);
+  int out_pipe[2], err_pipe[2];
+  if (::pipe2(out_pipe, O_CLOEXEC) != 0) return run;
+  if (::pipe2(err_pipe, O_CLOEXEC) != 0) {
+    ::close(out_pipe[0]);
+    ::close(out_pipe[1]);
     return run;
   }
-  pollfd fds[2] = {{out[0], POLLIN, 0}, {err[0], POLLIN, 0}};
-  int open_fds = 2;
-  char buf[65536];
-  while (open_fds > 0) {
-    if (::poll(fds, 2, -1) < 0) {
-      if (errno == EINTR) continue;
+  posix_spawn_file_actions_t actions;
+  ::posix_spawn_file_actions_init(&actions);
+  ::posix_spawn_file_actions_addopen(&actions, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
+  // dup2 clears O_CLOEXEC on the copies; the originals close at exec.
+  ::posix_spawn_file_actions_adddup2(&actions, out_pipe[1], STDOUT_FILENO);
+  ::posix_spawn_file_actions_adddup2(&actions, err_pipe[1], STDERR_FILENO);
+
+  std::vector<std::string> argv_text = {path};
+  argv_text.insert(argv_text.end(), args.begin(), args.end());
+  std::vector<char*> argv;
+  for (std::string& a : argv_text) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  std::vector<std::string> env_text;
+  for (char** e = environ; *e; ++e) env_text.emplace_back(*e);
+  env_text.insert(env_text.end(), extra_env.begin(), extra_env.end());
+  std::vector<char*> envp;
+  for (std::string& e : env_text) envp.push_back(e.data());
+  envp.push_back(nullptr);
+
+  pid_t pid = -1;
+  int spawn_error = ::posix_spawn(&pid, path.c_str(), &actions, nullptr, argv.data(), envp.data());
+  ::posix_spawn_file_actions_destroy(&actions);
+  ::close(out_pipe[1]);
+  ::close(err_pipe[1]);
+  if (spawn_error != 0) {
+    run.err = "posix_spawn " + path + ": " + std::strerror(spawn_error);
+    ::close(out_pipe[0]);
+    ::close(err_pipe[0]);
+    return run;
+  }
+
+  // Read both pipes together: a child blocked on a full stderr pipe would never exit.
+  pollfd fds[2] = {{out_pipe[0], POLLIN, 0}, {err_pipe[0], POLLIN, 0}};
+  std::string* sinks[2] = {&run.out, &run.err};
+  int open_pipes = 2;
+  const double deadline = now_seconds() + timeout_seconds;
+  while (open_pipes > 0) {
+    double left = deadline - now_seconds();
+    if (left <= 0) {
+      run.timed_out = true;
+      ::kill(pid, SIGKILL);
       break;
     }
+    int ready = ::poll(fds, 2, static_cast<int>(left * 1000) + 1);
+    if (ready < 0 && errno == EINTR) continue;
+    if (ready < 0) break;
     for (int i = 0; i < 2; ++i) {
-      if (fds[i].fd < 0 || !(fds[i].revents & (POLLIN | POLLHUP))) continue;
-      ssize_t n = ::read(fds[i].fd, buf, sizeof buf);
+      if (fds[i].fd < 0 || !(fds[i].revents & (POLLIN | POLLHUP | POLLERR))) continue;
+      char buffer[65536];
+      ssize_t n = ::read(fds[i].fd, buffer, sizeof buffer);
       if (n > 0) {
-        (i == 0 ? run.out : run.err).append(buf, static_cast<std::size_t>(n));
-      } else {
+        sinks[i]->append(buffer, static_cast<std::size_t>(n));
+      } else if (n == 0 || errno != EINTR) {
         ::close(fds[i].fd);
         fds[i].fd = -1;
-        --open_fds;
+        --open_pipes;
       }
     }
   }
+  for (pollfd& p : fds) {
+    if (p.fd >= 0) ::close(p.fd);
+  }
   int status = 0;
-  ::waitpid(pid, &status, 0);
-  run.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  if (WIFEXITED(status)) {
+    run.exit_code = WEXITSTATUS(status);
+  } else if (WIFSIGNALED(status)) {
+    run.signal = WTERMSIG(status);
+  }
   return run;
+}
+
+CliRun run_cli(const std::vector<std::string>& args, const std::vector<std::string>& extra_env) {
+#ifdef PAGESCAN_CLI_PATH
+  return run_program(PAGESCAN_CLI_PATH, args, extra_env);
+#else
+  CliRun run;
+  run.err = "PAGESCAN_CLI_PATH is not defined: the pagescan_cli target was not configured";
+  return run;
+#endif
 }
 
 std::string single_line(const std::string& text) {

@@ -1,4 +1,4 @@
-// Runs the built pagescan binary and captures what it printed and how it exited.
+// Runs the built pagescan binary and captures its stdout, stderr and exit status.
 #pragma once
 
 #include <string>
@@ -7,15 +7,30 @@
 namespace pagescan::test {
 
 struct CliRun {
-  int exit_code = -1;  // -1: did not exit normally
+  int exit_code = -1;  // the exit status, or -1 when killed by a signal
+  int signal = 0;      // the terminating signal, 0 when it exited
+  bool timed_out = false;
   std::string out;
   std::string err;
+
+  // Lines of `out` / `err` without their newlines.
+  std::vector<std::string> out_lines() const;
+  std::vector<std::string> err_lines() const;
+  // "exit 2; stderr: ..." for assertion messages.
+  std::string describe() const;
 };
 
-// Runs PAGESCAN_CLI_PATH with `args` (no shell), with `env` added to the environment.
-CliRun run_cli(const std::vector<std::string>& args, const std::vector<std::string>& env = {});
+// Runs `path args...` (posix_spawn, stdin from /dev/null) with the current environment
+// plus `extra_env` ("NAME=value"), reading both pipes until it exits. A run longer than
+// `timeout_seconds` is killed and reported as timed_out.
+CliRun run_program(const std::string& path, const std::vector<std::string>& args,
+                   const std::vector<std::string>& extra_env = {}, int timeout_seconds = 60);
 
-// The stderr text as one line, or "" when it is not exactly one line.
+// run_program() on the pagescan binary (PAGESCAN_CLI_PATH, set by tests/CMakeLists.txt).
+CliRun run_cli(const std::vector<std::string>& args,
+               const std::vector<std::string>& extra_env = {});
+
+// The text as one line (without its newline), or "" when it is not exactly one line.
 std::string single_line(const std::string& text);
 
 }  // namespace pagescan::test

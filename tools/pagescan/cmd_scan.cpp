@@ -23,6 +23,7 @@ struct ScanOptionsText {
   bool write_protect = false;
   bool check_wp_async = false;
   std::string format = "table";
+  std::string format_given;  // as typed, to catch --json --format csv
   bool json = false;
   std::string backend = "auto";
 };
@@ -32,6 +33,9 @@ int run_scan(const ScanOptionsText& o) {
   if (!target.value) return report_usage(*target.error);
   auto backend = parse_backend_choice(o.backend);
   if (!backend) return report_usage(UsageError{"bad --backend: " + backend.error().message()});
+  if (o.json && !o.format_given.empty() && o.format_given != "json") {
+    return report_usage(UsageError{"--json contradicts --format '" + o.format_given + "'"});
+  }
   std::string format = o.json ? "json" : o.format;
   if (format != "table" && format != "json" && format != "csv") {
     return report_usage(UsageError{"bad --format '" + format + "': expected table, json or csv"});
@@ -87,6 +91,11 @@ int run_scan(const ScanOptionsText& o) {
     fmt::print("{}\n", render_json(report).dump(2));
   } else if (format == "csv") {
     render_csv(report, stdout);
+    // CSV has no place for it: say on stderr that the rows are not the whole answer.
+    if (report.result.stop_reason != StopReason::complete) {
+      fmt::print(stderr, "pagescan: note: stopped at max-pages; resume at {}\n",
+                 hex(report.result.walk_end));
+    }
   } else {
     render_table(report, stdout);
   }
@@ -116,7 +125,9 @@ Command add_scan_command(CLI::App& app) {
                 "re-arm (uffd write-protect) the written pages reported");
   sub->add_flag("--check-wp-async", o->check_wp_async,
                 "fail if a VMA in range is not async write-protected");
-  sub->add_option("--format", o->format, kFormatHelp);
+  sub->add_option("--format", o->format, kFormatHelp)->each([o](const std::string& v) {
+    o->format_given = v;
+  });
   sub->add_flag("--json", o->json, "short for --format json");
   sub->add_option("--backend", o->backend, "auto, kernel or emulated (default: auto)");
   return Command{sub, [o] { return run_scan(*o); }};

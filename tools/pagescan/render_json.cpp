@@ -22,15 +22,15 @@ nlohmann::ordered_json render_json(const ScanReport& r) {
                        {"categories", category_list(region.categories)}});
   }
   nlohmann::ordered_json j = {{"pid", r.pid},
-                      {"backend", std::string(to_string(s.backend))},
-                      {"page_size", r.page_size},
-                      {"start", hex(r.start)},
-                      {"end", hex(r.end)},
-                      {"walk_end", hex(s.walk_end)},
-                      {"complete", s.stop_reason == StopReason::complete},
-                      {"stop_reason", std::string(to_string(s.stop_reason))},
-                      {"regions", std::move(regions)},
-                      {"totals", {{"regions", s.regions.size()}, {"pages", s.pages}}}};
+                              {"backend", std::string(to_string(s.backend))},
+                              {"page_size", r.page_size},
+                              {"start", hex(r.start)},
+                              {"end", hex(r.end)},
+                              {"walk_end", hex(s.walk_end)},
+                              {"complete", s.stop_reason == StopReason::complete},
+                              {"stop_reason", std::string(to_string(s.stop_reason))},
+                              {"regions", std::move(regions)},
+                              {"totals", {{"regions", s.regions.size()}, {"pages", s.pages}}}};
   if (!s.approximate.empty()) j["approximate"] = category_list(s.approximate);
   return j;
 }

@@ -27,7 +27,7 @@ void render_table(const ScanReport& r, std::FILE* out) {
   if (s.stop_reason == StopReason::complete) {
     fmt::print(out, "; complete\n");
   } else {
-    fmt::print(out, "; stopped at max-pages, resume at {}\n", hex(s.walk_end));
+    fmt::print(out, "; stopped at max-pages; resume at {}\n", hex(s.walk_end));
   }
 }
 

@@ -45,8 +45,10 @@ std::uint64_t meminfo(const char* field) {
 
 HugetlbReservation::HugetlbReservation(std::uint64_t pages) {
   previous_ = read_number(kNrHugepages);
-  if (previous_ < pages) {
-    if (!write_number(kNrHugepages, pages)) {
+  // Pages other processes hold are not free: ask for enough on top of them.
+  std::uint64_t free_now = free_pages();
+  if (free_now < pages) {
+    if (!write_number(kNrHugepages, previous_ + (pages - free_now))) {
       why_not_ = std::string("cannot write ") + kNrHugepages + " (needs root)";
       return;
     }

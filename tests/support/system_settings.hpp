@@ -7,7 +7,8 @@
 
 namespace pagescan::test {
 
-// Raises vm.nr_hugepages to at least `pages` (default-size huge pages) while it lives.
+// Makes at least `pages` default-size huge pages free while it lives (raising
+// vm.nr_hugepages), and puts vm.nr_hugepages back afterwards.
 class HugetlbReservation {
  public:
   explicit HugetlbReservation(std::uint64_t pages);

@@ -2,7 +2,7 @@
 PRESET ?= default
 BUILD  := build/$(PRESET)
 
-.PHONY: all bootstrap configure build run test asan bench clean
+.PHONY: all bootstrap configure build run test asan bench fuzz clean
 
 all: build
 
@@ -23,6 +23,11 @@ test: build
 
 asan:
 	$(MAKE) test PRESET=asan
+
+fuzz: bootstrap
+	cmake --preset fuzz
+	cmake --build --preset fuzz
+	./fuzz/run build/fuzz
 
 bench: build
 	./bench/report $(BUILD)/bench

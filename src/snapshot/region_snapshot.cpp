@@ -43,7 +43,6 @@ std::string describe(std::uint64_t start, std::uint64_t end) {
 struct Extent {
   std::uint64_t start = 0, end = 0;
   bool shared_memfd = false;
-  friend bool operator==(const Extent&, const Extent&) = default;
 };
 
 Result<Extent> extent_of(std::uint64_t start, std::uint64_t end, bool check_kind) {

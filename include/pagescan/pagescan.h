@@ -1,0 +1,79 @@
+/* pagescan's C API (C99): write tracking, Windows' GetWriteWatch/ResetWriteWatch over
+ * the C++ WriteWatch (pagescan/watch.hpp, docs/write-tracking.md).
+ *
+ * Every function returning int returns 0 or a negative errno (errno is not the channel):
+ *   -EINVAL   len 0, unknown flags, a capacity of 0 (or below one huge page for a watch
+ *             that reports huge pages), a range not wholly inside the watched
+ *             region (base is rounded down and len up to pages first), a NULL watch, or an
+ *             unknown engine named by PAGESCAN_WATCH_ENGINE;
+ *   -EFAULT   a NULL output pointer (out, count), or NULL addrs with a non-zero capacity;
+ *   -ENOTSUP  a forced engine is not available on this system;
+ *   -ENOMEM   out of memory; other values come from the kernel.
+ * A call that fails changes nothing: its output parameters are left untouched and no page
+ * is re-armed. Thread-safety: calls on one watch must not run concurrently; independent
+ * watches are independent. The application may write to a watched region at any time. */
+#ifndef PAGESCAN_PAGESCAN_H
+#define PAGESCAN_PAGESCAN_H
+
+#include <stddef.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct pagescan_watch pagescan_watch;
+
+/* pagescan_watch_create flags: one engine (the low byte), optionally OR'd with
+ * PAGESCAN_WATCH_KEEP_HUGE. AUTO picks the first engine that passes a functional
+ * self-test (uffd, soft-dirty, mprotect, everything) unless the environment variable
+ * PAGESCAN_WATCH_ENGINE (auto|uffd|soft-dirty|mprotect|everything) names one. */
+#define PAGESCAN_WATCH_AUTO 0u
+#define PAGESCAN_WATCH_UFFD 1u
+#define PAGESCAN_WATCH_SOFT_DIRTY 2u
+#define PAGESCAN_WATCH_MPROTECT 3u
+#define PAGESCAN_WATCH_EVERYTHING 4u
+/* Keep transparent huge pages on the region: a written huge page is reported whole.
+ * Without it the region is made MADV_NOHUGEPAGE so results are per 4 KiB page. */
+#define PAGESCAN_WATCH_KEEP_HUGE (1u << 8)
+
+/* pagescan_watch_get flags: re-arm exactly the pages returned. */
+#define PAGESCAN_WATCH_RESET 1u
+
+/* Watches [base, base + len) (rounded out to pages) of the calling process and arms it:
+ * no page counts as written until its first write after this call. On success stores the
+ * new watch in *out. Errors: -EINVAL (len 0, unknown flags, a range not wholly mapped),
+ * -EFAULT (out is NULL), -ENOTSUP (the forced engine is unavailable). */
+int pagescan_watch_create(void* base, size_t len, unsigned flags, pagescan_watch** out);
+
+/* Stores in addrs the page-aligned addresses of the pages of [base, base + len) (inside
+ * the watch) written since they were last armed, ascending, at most *count of them, and
+ * sets *count to how many were stored. With PAGESCAN_WATCH_RESET exactly those pages are
+ * re-armed, atomically per page: a racing write is reported by this call or the next;
+ * written pages beyond the capacity stay written and are reported next time, so calling
+ * until *count comes back below the capacity collects everything (Wine's loop).
+ * A watch created with PAGESCAN_WATCH_KEEP_HUGE over transparent huge pages reports whole
+ * huge pages (every page of a huge page written anywhere, clipped to the query), and cuts
+ * its answer between huge pages; its capacity must hold at least one huge page.
+ * Errors: -EFAULT (count NULL, or addrs NULL), -EINVAL (len 0, flags other than
+ * PAGESCAN_WATCH_RESET, *count 0 or, with KEEP_HUGE, below one huge page's pages, range
+ * outside the watch). */
+int pagescan_watch_get(pagescan_watch* w, void* base, size_t len, unsigned flags, void** addrs,
+                       size_t* count);
+
+/* Re-arms [base, base + len) (inside the watch) only: its pages count as unwritten from
+ * now on. Errors: -EINVAL (len 0, range outside the watch). */
+int pagescan_watch_reset(pagescan_watch* w, void* base, size_t len);
+
+/* The engine in use: "uffd", "soft-dirty", "mprotect" or "everything" (a static string);
+ * NULL for a NULL watch. */
+const char* pagescan_watch_engine(const pagescan_watch* w);
+
+/* Stops watching and restores the memory to normal (unregisters, unprotects), then frees
+ * the watch. NULL is a no-op. */
+void pagescan_watch_destroy(pagescan_watch* w);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* PAGESCAN_PAGESCAN_H */

@@ -1,0 +1,142 @@
+// The C API (include/pagescan/pagescan.h): a thin layer over WriteWatch that checks
+// arguments up front, so a failing call changes nothing, and turns Errors into -errno.
+//
+// pagescan_watch_get collects with max_pages = capacity, so the kernel (uffd engine)
+// re-arms exactly the pages it reports. Only with PAGESCAN_WATCH_KEEP_HUGE can a harvest
+// hold more pages than that: it is widened to whole huge pages. Then the answer is cut
+// between huge pages (whole units only, so every call re-arms at least one unit and a
+// loop of calls ends), and the units that do not fit in the caller's array are folded
+// back, so they are reported again next time instead of being lost.
+#include "pagescan/pagescan.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdint>
+#include <new>
+#include <vector>
+
+#include "pagescan/watch.hpp"
+
+struct pagescan_watch {
+  explicit pagescan_watch(pagescan::WriteWatch w) : watch(std::move(w)) {}
+  pagescan::WriteWatch watch;
+};
+
+namespace {
+
+using pagescan::Error;
+using pagescan::ErrorKind;
+
+constexpr unsigned kEngineMask = 0xffu;
+
+int negative_errno(const Error& error) {
+  if (error.kind() == ErrorKind::unsupported) return -ENOTSUP;
+  return error.errno_value() > 0 ? -error.errno_value() : -EIO;
+}
+
+// No exception may cross into C: the only ones the layer can meet are allocation failures.
+template <class F>
+int guarded(F&& body) noexcept {
+  try {
+    return body();
+  } catch (const std::bad_alloc&) {
+    return -ENOMEM;
+  } catch (...) {
+    return -EIO;
+  }
+}
+
+std::uint64_t page_size() {
+  static const auto size = static_cast<std::uint64_t>(::sysconf(_SC_PAGESIZE));
+  return size;
+}
+
+}  // namespace
+
+extern "C" {
+
+int pagescan_watch_create(void* base, size_t len, unsigned flags, pagescan_watch** out) {
+  if (out == nullptr) return -EFAULT;
+  const unsigned engine = flags & kEngineMask;
+  if (len == 0 || engine > PAGESCAN_WATCH_EVERYTHING ||
+      (flags & ~(kEngineMask | PAGESCAN_WATCH_KEEP_HUGE)) != 0) {
+    return -EINVAL;
+  }
+  return guarded([&] {
+    static constexpr pagescan::WatchEngine kEngines[] = {
+        pagescan::WatchEngine::automatic, pagescan::WatchEngine::uffd,
+        pagescan::WatchEngine::soft_dirty, pagescan::WatchEngine::mprotect,
+        pagescan::WatchEngine::everything};
+    pagescan::WatchOptions options;
+    options.engine = kEngines[engine];
+    options.keep_huge_pages = (flags & PAGESCAN_WATCH_KEEP_HUGE) != 0;
+    auto watch = pagescan::WriteWatch::create(base, len, options);
+    if (!watch) return negative_errno(watch.error());
+    *out = new pagescan_watch(std::move(*watch));
+    return 0;
+  });
+}
+
+int pagescan_watch_get(pagescan_watch* w, void* base, size_t len, unsigned flags, void** addrs,
+                       size_t* count) {
+  if (count == nullptr) return -EFAULT;
+  if (w == nullptr || len == 0 || (flags & ~PAGESCAN_WATCH_RESET) != 0 || *count == 0) {
+    return -EINVAL;
+  }
+  if (addrs == nullptr) return -EFAULT;
+  const std::uint64_t page = page_size();
+  const std::uint64_t unit = std::max<std::uint64_t>(w->watch.granularity(), page);
+  if (*count < unit / page) return -EINVAL;  // not even one huge page fits
+  return guarded([&] {
+    const std::size_t capacity = *count;
+    const bool reset = (flags & PAGESCAN_WATCH_RESET) != 0;
+    pagescan::CollectOptions options;
+    options.max_pages = capacity;
+    options.reset = reset;
+    auto harvest = w->watch.collect(base, len, options);
+    if (!harvest) return negative_errno(harvest.error());
+
+    // Whole units (pages, or huge pages clipped to the query) while they fit; the rest,
+    // from the first unit that does not, overflows.
+    std::vector<void*> pages;
+    pages.reserve(std::min<std::uint64_t>(capacity, harvest->pages));
+    pagescan::Harvest overflow;
+    for (const pagescan::PageRange& r : harvest->ranges) {
+      std::uint64_t at = r.start;
+      while (overflow.ranges.empty() && at < r.end) {
+        const std::uint64_t unit_end = std::min(r.end, (at / unit + 1) * unit);
+        if (pages.size() + (unit_end - at) / page > capacity) break;
+        for (; at < unit_end; at += page) pages.push_back(reinterpret_cast<void*>(at));
+      }
+      if (at < r.end) overflow.ranges.push_back(pagescan::PageRange{at, r.end});
+    }
+    if (reset && !overflow.ranges.empty()) {
+      if (auto ok = w->watch.fold_back(overflow); !ok) return negative_errno(ok.error());
+    }
+    std::copy(pages.begin(), pages.end(), addrs);
+    *count = pages.size();
+    return 0;
+  });
+}
+
+int pagescan_watch_reset(pagescan_watch* w, void* base, size_t len) {
+  if (w == nullptr || len == 0) return -EINVAL;
+  return guarded([&] {
+    auto ok = w->watch.reset(base, len);
+    return ok ? 0 : negative_errno(ok.error());
+  });
+}
+
+const char* pagescan_watch_engine(const pagescan_watch* w) {
+  if (w == nullptr) return nullptr;
+  // to_string returns views of string literals, so data() is NUL-terminated.
+  return pagescan::to_string(w->watch.engine()).data();
+}
+
+void pagescan_watch_destroy(pagescan_watch* w) {
+  delete w;
+}
+
+}  // extern "C"

@@ -1,0 +1,54 @@
+// Helpers for write-tracking tests: the engines to run on, skipping unavailable ones
+// with the self-test's reason, harvests as page lists, well-formedness checks, VMA
+// flags and a scoped environment variable.
+#pragma once
+
+#include <gtest/gtest.h>
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "pagescan/watch.hpp"
+#include "proc/maps.hpp"
+
+namespace pagescan::test {
+
+// Every engine a caller can force (not `automatic`).
+inline constexpr WatchEngine kForcibleEngines[] = {WatchEngine::uffd, WatchEngine::soft_dirty,
+                                                   WatchEngine::mprotect, WatchEngine::everything};
+
+// "uffd", "soft_dirty", ... for parameterised test names.
+std::string engine_test_name(const testing::TestParamInfo<WatchEngine>& info);
+
+// Skips the current test when `engine` fails its self-test here, naming the reason.
+#define PAGESCAN_SKIP_UNLESS_ENGINE(engine)                                      \
+  if (auto available_ = ::pagescan::watch_engine_available(engine); !available_) \
+  GTEST_SKIP() << ::pagescan::to_string(engine)                                  \
+               << " engine unavailable here: " << available_.error().message()
+
+// The page addresses a harvest covers, ascending.
+std::vector<std::uint64_t> harvest_pages(const Harvest& harvest);
+
+// Ranges ascending, disjoint, page-aligned, inside [lo, hi), and
+// `pages` equal to their total.
+testing::AssertionResult well_formed(const Harvest& harvest, std::uint64_t lo, std::uint64_t hi);
+
+// The VMA of this process containing `addr` (from smaps), if any.
+std::optional<proc::Vma> vma_containing(std::uint64_t addr);
+
+// Sets (or unsets, with nullopt) an environment variable while it lives.
+class ScopedEnv {
+ public:
+  ScopedEnv(const char* name, std::optional<std::string> value);
+  ~ScopedEnv();
+  ScopedEnv(const ScopedEnv&) = delete;
+  ScopedEnv& operator=(const ScopedEnv&) = delete;
+
+ private:
+  std::string name_;
+  std::optional<std::string> previous_;
+};
+
+}  // namespace pagescan::test

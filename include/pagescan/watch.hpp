@@ -14,7 +14,9 @@ namespace pagescan {
 
 // How writes are tracked (docs/write-tracking.md compares them).
 enum class WatchEngine {
-  automatic,   // the first engine that passes a functional self-test, in this order:
+  automatic,   // the first engine that passes a functional self-test: uffd, mprotect,
+               // soft-dirty, everything (soft-dirty last of the real ones: its collect is
+               // not atomic, a write between reading bit 55 and clear_refs is lost)
   uffd,        // userfaultfd async write-protect + PAGEMAP_SCAN get-and-protect (6.7+)
   soft_dirty,  // /proc/self/clear_refs + the soft-dirty bit (resets the whole process)
   mprotect,    // read-only protection and a SIGSEGV handler

@@ -186,7 +186,9 @@ Result<WriteWatch> WriteWatch::create(void* base, std::size_t len, const WatchOp
   }
   std::vector<WatchEngine> order;
   if (choice == WatchEngine::automatic) {
-    order = {WatchEngine::uffd, WatchEngine::soft_dirty, WatchEngine::mprotect,
+    // mprotect before soft-dirty: reading bit 55 and writing clear_refs are two steps, so
+    // a write landing between them is lost, which breaks the never-lost promise.
+    order = {WatchEngine::uffd, WatchEngine::mprotect, WatchEngine::soft_dirty,
              WatchEngine::everything};
   } else {
     order = {choice};

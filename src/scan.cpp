@@ -302,8 +302,8 @@ Result<ScanSummary> scan_each(const Process& process, const ScanRequest& request
   return loop.summary();
 }
 
-Result<ScanResult> scan(const Process& process, const ScanRequest& request,
-                        const ScanOptions& options) {
+Result<ScanSummary> scan_into(const Process& process, const ScanRequest& request,
+                              std::vector<PageRegion>& regions, const ScanOptions& options) {
   const Features& f = features();
   auto backend = detail::ScanBackend::choose(process, used_categories(to_raw_args(request)),
                                              options.backend, f);
@@ -314,8 +314,7 @@ Result<ScanResult> scan(const Process& process, const ScanRequest& request,
   if (!fd) return fd.error();
   if (auto ok = loop.precheck_wp_async(*fd); !ok) return ok.error();
 
-  ScanResult result;
-  std::vector<PageRegion>& regions = result.regions;
+  regions.clear();
   while (!loop.done()) {
     std::size_t old = regions.size();
     regions.resize(old + loop.chunk());  // the kernel writes straight into the result
@@ -332,7 +331,15 @@ Result<ScanResult> scan(const Process& process, const ScanRequest& request,
   }
   if (auto alive = process.check_alive(); !alive) return alive.error();
   loop.set_region_count(regions.size());
-  static_cast<ScanSummary&>(result) = loop.summary();
+  return loop.summary();
+}
+
+Result<ScanResult> scan(const Process& process, const ScanRequest& request,
+                        const ScanOptions& options) {
+  ScanResult result;
+  auto summary = scan_into(process, request, result.regions, options);
+  if (!summary) return summary.error();
+  static_cast<ScanSummary&>(result) = *summary;
   return result;
 }
 

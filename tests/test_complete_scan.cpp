@@ -364,3 +364,23 @@ TEST(CompleteScan, CheckWpAsyncFailureLeavesNoProtectionBehind) {
   EXPECT_EQ(still->pages, 4u);
   wp->free(m.data(), 4 * page_size());
 }
+
+TEST(CompleteScan, ScanIntoReusesTheCallersVectorAndGivesTheSameAnswer) {
+  PAGESCAN_SKIP_WITHOUT_SCAN();
+  Mapping m = Mapping::anonymous(3000);
+  ::madvise(m.data(), m.length(), MADV_NOHUGEPAGE);
+  for (std::size_t i = 0; i < m.pages(); i += 2) m.write_page(i);
+  auto fresh = scan(self_process(), present_only(m));
+  ASSERT_TRUE(fresh);
+  std::vector<PageRegion> out = {PageRegion{1, 2, {}}};  // stale content is cleared
+  for (int round = 0; round < 3; ++round) {
+    auto summary = scan_into(self_process(), present_only(m), out);
+    ASSERT_TRUE(summary) << summary.error().message();
+    EXPECT_EQ(out, fresh->regions);
+    EXPECT_EQ(summary->region_count, out.size());
+    EXPECT_EQ(summary->walk_end, m.end());
+  }
+  const PageRegion* storage = out.data();
+  ASSERT_TRUE(scan_into(self_process(), present_only(m), out));
+  EXPECT_EQ(out.data(), storage) << "the capacity is reused";
+}

@@ -211,6 +211,12 @@ struct ScanOptions {
 Result<ScanResult> scan(const Process& process, const ScanRequest& request,
                         const ScanOptions& options = {});
 
+// The same as scan(), writing the regions into `out` (cleared first) so that repeated
+// scans reuse its capacity: a fresh multi-megabyte vector per scan costs a page fault per
+// 4 KiB of answer once the allocator has returned the memory to the kernel.
+Result<ScanSummary> scan_into(const Process& process, const ScanRequest& request,
+                              std::vector<PageRegion>& out, const ScanOptions& options = {});
+
 // Receives consecutive chunks of regions, in address order; return false to stop.
 using RegionSink = std::function<bool(std::span<const PageRegion> regions)>;
 

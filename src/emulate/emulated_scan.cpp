@@ -151,9 +151,12 @@ class EmulatedWalk {
   }
 
   long run() {
-    auto vmas = proc::read_vmas(process_.is_self() ? 0 : process_.pid(), true);
-    if (!vmas) return -vmas.error().errno_value();
-    vmas_ = std::move(*vmas);
+    if (!notes_.vmas_loaded) {
+      auto vmas = proc::read_vmas(process_.is_self() ? 0 : process_.pid(), true);
+      if (!vmas) return -vmas.error().errno_value();
+      notes_.vmas = std::move(*vmas);
+      notes_.vmas_loaded = true;
+    }
     uffds_ = census_uffds(process_.pid(), process_.is_self());
     if (wp_ && !process_.is_self()) return -EOPNOTSUPP;
 
@@ -207,7 +210,7 @@ class EmulatedWalk {
 
   // Returns 0 to continue, kStop, or -errno.
   int walk(std::uint64_t start, std::uint64_t end) {
-    for (const proc::Vma& vma : vmas_) {
+    for (const proc::Vma& vma : notes_.vmas) {
       if (vma.end <= start) continue;
       if (vma.start >= end) break;
       bool allowed = wp_allowed(vma);
@@ -324,7 +327,9 @@ class EmulatedWalk {
     return ret;
   }
 
-  std::uint64_t classify_pte(const VmaScan& v, std::uint64_t e, std::uint64_t addr) {
+  // `table` says whether the PMD block holding the page has a PTE table (a non-empty entry
+  // somewhere in it); computed once per block by the caller.
+  std::uint64_t classify_pte(const VmaScan& v, std::uint64_t e, bool table) {
     std::uint64_t c = v.categories;
     if (e & PM_SOFT_DIRTY) c |= PAGE_IS_SOFT_DIRTY;
     if (e & PM_PRESENT) {
@@ -342,7 +347,7 @@ class EmulatedWalk {
       }
     } else if (v.vma->uffd_wp()) {
       c |= PAGE_IS_WRITTEN;  // pte_none and PMD holes in uffd-wp VMAs (July 2026 fixes)
-    } else if (window_.block_populated(addr)) {
+    } else if (table) {
       c |= PAGE_IS_WRITTEN;  // pte_none in an existing PTE table
     } else if (v.populated) {
       approximate(PAGE_IS_WRITTEN);  // an emptied PTE table would read WRITTEN
@@ -362,6 +367,9 @@ class EmulatedWalk {
 
   int walk_ptes(VmaScan& v, std::uint64_t x, std::uint64_t y) {
     const bool exclusive_wp = wp_ && !out_.has_buffer();
+    std::uint64_t first = 0;
+    if (!window_.entry(x, v.vma->end, first)) return -EIO;
+    const bool table = window_.block_populated(x);
     std::uint64_t run_start = x, run_c = 0;
     bool have_run = false;
     auto flush_run = [&](std::uint64_t run_end) -> int {
@@ -378,7 +386,7 @@ class EmulatedWalk {
     for (std::uint64_t p = x; p < y; p += page_) {
       std::uint64_t e = 0;
       if (!window_.entry(p, v.vma->end, e)) return -EIO;
-      std::uint64_t c = classify_pte(v, e, p);
+      std::uint64_t c = classify_pte(v, e, table);
       if (have_run && c == run_c) continue;
       if (int ret = flush_run(p)) return ret;
       run_start = p;
@@ -389,9 +397,9 @@ class EmulatedWalk {
     if (exclusive_wp) {
       // No output buffer: every entry of an existing PTE table is protected whatever the
       // masks (§5.2(1)); a PMD hole is armed when it is interesting.
-      if (window_.block_populated(x)) {
+      if (table) {
         protect(x, y);
-      } else if (interesting(classify_pte(v, 0, x))) {
+      } else if (interesting(classify_pte(v, 0, false))) {
         protect(x, y);
       }
     }
@@ -497,7 +505,6 @@ class EmulatedWalk {
   std::uint64_t interest_ = 0;
   bool wp_ = false, check_ = false;
   int pfns_visible_ = -1;  // unknown until a present entry is seen
-  std::vector<proc::Vma> vmas_;
   UffdCensus uffds_;
   std::vector<std::pair<std::uint64_t, std::uint64_t>> protect_;
 };

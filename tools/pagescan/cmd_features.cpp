@@ -1,12 +1,14 @@
 // `pagescan features`: what this machine's kernel offers pagescan (like `criu check`).
 #include <fmt/core.h>
 
+#include <cstdlib>
 #include <memory>
 #include <nlohmann/json.hpp>
 
 #include "commands.hpp"
 #include "output.hpp"
 #include "pagescan/features.hpp"
+#include "pagescan/watch.hpp"
 #include "scan_report.hpp"
 
 namespace pagescan::cli {
@@ -16,6 +18,41 @@ namespace {
 struct FeaturesOptions {
   bool json = false;
 };
+
+struct Choice {
+  std::string name;
+  std::string reason;
+};
+
+// The backend `auto` uses for a request of every category, and why.
+Choice scan_backend(const Features& f) {
+  if (const char* env = std::getenv("PAGESCAN_BACKEND"); env && *env && std::string(env) != "auto") {
+    return {env, "forced by PAGESCAN_BACKEND"};
+  }
+  if (!f.pagemap_scan) return {"emulated", "the kernel has no PAGEMAP_SCAN (Linux 6.7+)"};
+  Categories missing = ~f.scan_categories;
+  if (!missing.empty()) {
+    return {"kernel", "PAGEMAP_SCAN; requests using " + to_string(missing) +
+                          " are emulated (the kernel lacks them)"};
+  }
+  return {"kernel", "PAGEMAP_SCAN supports every category"};
+}
+
+// The write-tracking engine `auto` picks, and why the ones before it were passed over.
+Choice watch_engine() {
+  std::string passed_over;
+  for (WatchEngine e : {WatchEngine::uffd, WatchEngine::mprotect, WatchEngine::soft_dirty,
+                        WatchEngine::everything}) {
+    auto ok = watch_engine_available(e);
+    if (ok) {
+      std::string why = "passed its self-test";
+      if (!passed_over.empty()) why += "; " + passed_over;
+      return {std::string(to_string(e)), why};
+    }
+    passed_over += (passed_over.empty() ? "" : "; ") + ok.error().message();
+  }
+  return {"none", passed_over};
+}
 
 nlohmann::ordered_json features_json(const Features& f) {
   return {{"kernel", f.kernel_release},
@@ -34,7 +71,9 @@ nlohmann::ordered_json features_json(const Features& f) {
           {"hugetlb_page_size", f.hugetlb_page_size},
           {"hugetlb_pages_total", f.hugetlb_pages_total},
           {"swap_bytes", f.swap_total_bytes},
-          {"pfns_visible", f.pfns_visible}};
+          {"pfns_visible", f.pfns_visible},
+          {"backend", {{"name", scan_backend(f).name}, {"reason", scan_backend(f).reason}}},
+          {"watch_engine", {{"name", watch_engine().name}, {"reason", watch_engine().reason}}}};
 }
 
 int run_features(const FeaturesOptions& o) {

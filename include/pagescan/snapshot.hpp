@@ -15,9 +15,10 @@ namespace pagescan {
 struct SnapshotOptions {
   WatchOptions watch;  // the write-tracking engine (uffd is fastest)
   // Written pages whose saved content is zero are zeroed with memset in runs shorter than
-  // this many pages and dropped with MADV_DONTNEED in longer runs (a syscall and later
-  // refaults against a memset; docs/benchmarks.md has the measurement behind the default).
-  std::size_t dontneed_min_pages = 32;
+  // this many pages and dropped with MADV_DONTNEED in longer runs. The default never
+  // drops: measured here, dropping is 4-15x slower than memset for runs of 1 to 8192 pages
+  // and 6-30x with the refault (docs/snapshots.md); drop to give memory back instead.
+  std::size_t dontneed_min_pages = SIZE_MAX;
   // Like wasmtime's keep_resident: the first keep_resident_bytes of the region are always
   // zeroed with memset (they stay resident for the next user); beyond it zero pages are
   // dropped whatever the run length. SIZE_MAX: no limit.
@@ -57,6 +58,11 @@ class RegionSnapshot {
   // never written are not touched (no copy, no fault). Errors: invalid_argument when the
   // region was unmapped in part, moved, grown or shrunk since capture (nothing restored).
   Result<RestoreStats> restore();
+
+  // For the mprotect engine: makes [base, base + len) writable and marks it written before
+  // a system call writes into it (read(2) into a protected page fails with EFAULT). A
+  // no-op for the other engines. See WriteWatch::prepare_for_kernel_write.
+  Result<void> prepare_for_kernel_write(void* base, std::size_t len);
 
   // Compares the whole region with the image: nullopt when equal, else the index of the
   // first differing page.

@@ -35,6 +35,26 @@ struct pm_scan_arg {
 
 inline constexpr unsigned long PAGEMAP_SCAN = _IOWR('f', 16, pm_scan_arg);
 
+// PROCMAP_QUERY (6.11+), issued on /proc/PID/maps: the VMA holding an address.
+struct procmap_query {
+  std::uint64_t size;
+  std::uint64_t query_flags;
+  std::uint64_t query_addr;
+  std::uint64_t vma_start;
+  std::uint64_t vma_end;
+  std::uint64_t vma_flags;
+  std::uint64_t vma_page_size;
+  std::uint64_t vma_offset;
+  std::uint64_t inode;
+  std::uint32_t dev_major;
+  std::uint32_t dev_minor;
+  std::uint32_t vma_name_size;
+  std::uint32_t build_id_size;
+  std::uint64_t vma_name_addr;
+  std::uint64_t build_id_addr;
+};
+inline constexpr unsigned long PROCMAP_QUERY = _IOWR('f', 17, procmap_query);
+
 inline constexpr std::uint64_t PM_SCAN_WP_MATCHING = 1u << 0;
 inline constexpr std::uint64_t PM_SCAN_CHECK_WPASYNC = 1u << 1;
 inline constexpr std::uint64_t PM_SCAN_FLAGS = PM_SCAN_WP_MATCHING | PM_SCAN_CHECK_WPASYNC;
@@ -76,6 +96,8 @@ static_assert(sizeof(pm_scan_arg) == 96);
 static_assert(offsetof(pm_scan_arg, walk_end) == 32);
 static_assert(offsetof(pm_scan_arg, return_mask) == 88);
 static_assert(PAGEMAP_SCAN == 0xC0606610);
+static_assert(sizeof(procmap_query) == 104);
+static_assert(PROCMAP_QUERY == 0xC0686611);
 static_assert(kUserfaultfdIocNew == 0xAA00);
 
 // The public types are passed to the kernel as they are.

@@ -15,7 +15,7 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   app.footer("Run 'pagescan <command> --help' for a command's options and examples.");
   std::vector<Command> commands = {add_scan_command(app), add_features_command(app),
-                                   add_demo_command(app)};
+                                   add_demo_command(app), add_map_command(app)};
   try {
     app.parse(argc, argv);
   } catch (const CLI::Success& e) {

@@ -1,0 +1,256 @@
+// `pagescan map TARGET`: every VMA of a process with its page counts per category, as a
+// table (with heat strips), JSON or CSV, and optionally an SVG picture of the whole
+// address space.
+#include <fmt/core.h>
+
+#include <algorithm>
+#include <charconv>
+#include <memory>
+
+#include "args.hpp"
+#include "atomic_file.hpp"
+#include "commands.hpp"
+#include "map_report.hpp"
+#include "output.hpp"
+#include "pagescan/features.hpp"
+
+namespace pagescan::cli {
+
+namespace {
+
+constexpr std::uint32_t kMaxHeatWidth = 1024;
+
+struct MapOptionsText {
+  std::string target;
+  std::string format = "table";
+  std::string format_given;  // as typed, to catch --json --format csv
+  bool json = false;
+  std::string min_size;
+  std::string only;
+  std::string sort = "address";
+  bool heat = false;
+  std::string category;
+  bool ascii = false;
+  std::string width;
+  std::string svg;
+  std::string backend = "auto";
+};
+
+// "4096", "64K", "2M", "1G", "1T" (also "64k", "64KiB", "64KB"): bytes.
+Parsed<std::uint64_t> parse_size(const std::string& text) {
+  auto bad = [&] {
+    return Parsed<std::uint64_t>{
+        std::nullopt,
+        UsageError{"bad --min-size '" + text + "': expected a size such as 4096, 64K, 2M or 1G"}};
+  };
+  std::uint64_t value = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value, 10);
+  if (ec != std::errc() || end == text.data()) return bad();
+  std::string unit(end, text.data() + text.size());
+  for (char& c : unit) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  static const std::pair<const char*, int> kUnits[] = {{"", 0},   {"B", 0},  {"K", 10},
+                                                       {"M", 20}, {"G", 30}, {"T", 40}};
+  for (const auto& [name, shift] : kUnits) {
+    std::string n = name;
+    if (unit == n || (shift && (unit == n + "B" || unit == n + "IB"))) {
+      if (shift && value > (~std::uint64_t{0} >> shift)) return bad();
+      return {value << shift, std::nullopt};
+    }
+  }
+  return bad();
+}
+
+// "anon,heap": the backings to show.
+Parsed<std::vector<Backing>> parse_only(const std::string& text) {
+  static const std::pair<const char*, Backing> kNames[] = {
+      {"anon", Backing::anonymous}, {"file", Backing::file}, {"shm", Backing::shared_memory},
+      {"stack", Backing::stack},    {"heap", Backing::heap}, {"special", Backing::special}};
+  std::vector<Backing> out;
+  std::size_t begin = 0;
+  while (begin <= text.size()) {
+    std::size_t comma = std::min(text.find(',', begin), text.size());
+    std::string name = text.substr(begin, comma - begin);
+    bool found = false;
+    for (const auto& [n, b] : kNames) {
+      if (name == n) {
+        out.push_back(b);
+        found = true;
+      }
+    }
+    if (!found) {
+      return {std::nullopt,
+              UsageError{"bad --only '" + name +
+                         "': expected anon, file, shm, stack, heap or special (a comma list)"}};
+    }
+    begin = comma + 1;
+  }
+  return {out, std::nullopt};
+}
+
+// The rows to show: filtered by size and backing, then sorted (largest first for the
+// counting keys, ties and "address" in address order).
+MapView make_view(const MapReport& report, std::uint64_t min_size, const std::vector<Backing>& only,
+                  const std::string& sort) {
+  MapView view;
+  view.report = &report;
+  for (const VmaCounts& v : report.vmas) {
+    bool wanted =
+        v.vma.length() >= min_size &&
+        (only.empty() || std::find(only.begin(), only.end(), v.vma.backing) != only.end());
+    if (wanted) {
+      view.rows.push_back(&v);
+    } else {
+      view.filtered = true;
+    }
+  }
+  auto key = [&](const VmaCounts* v) -> std::uint64_t {
+    if (sort == "size") return v->vma.length();
+    std::size_t column = map_column(sort == "present" ? Category::present : Category::swapped);
+    return shown_count(report, *v, column).value_or(0);
+  };
+  if (sort != "address") {
+    std::stable_sort(view.rows.begin(), view.rows.end(),
+                     [&](const VmaCounts* a, const VmaCounts* b) { return key(a) > key(b); });
+  }
+  return view;
+}
+
+int run_map(const MapOptionsText& o) {
+  auto target = parse_target(o.target);
+  if (!target.value) return report_usage(*target.error);
+  auto backend = parse_backend_choice(o.backend);
+  if (!backend) return report_usage(UsageError{"bad --backend: " + backend.error().message()});
+  if (o.json && !o.format_given.empty() && o.format_given != "json") {
+    return report_usage(UsageError{"--json contradicts --format '" + o.format_given + "'"});
+  }
+  const std::string format = o.json ? "json" : o.format;
+  if (format != "table" && format != "json" && format != "csv") {
+    return report_usage(UsageError{"bad --format '" + format + "': expected table, json or csv"});
+  }
+  std::uint64_t min_size = 0;
+  if (!o.min_size.empty()) {
+    auto parsed = parse_size(o.min_size);
+    if (!parsed.value) return report_usage(*parsed.error);
+    min_size = *parsed.value;
+  }
+  std::vector<Backing> only;
+  if (!o.only.empty()) {
+    auto parsed = parse_only(o.only);
+    if (!parsed.value) return report_usage(*parsed.error);
+    only = *parsed.value;
+  }
+  if (o.sort != "address" && o.sort != "size" && o.sort != "present" && o.sort != "swapped") {
+    return report_usage(
+        UsageError{"bad --sort '" + o.sort + "': expected size, present, swapped or address"});
+  }
+  // --category, --ascii and --width only shape the heat strip: they ask for it.
+  const bool heat = o.heat || !o.category.empty() || o.ascii || !o.width.empty();
+  Category heat_category = Category::present;
+  if (!o.category.empty()) {
+    auto parsed = parse_category(o.category);
+    if (!parsed) return report_usage(UsageError{"bad --category: " + parsed.error().message()});
+    heat_category = *parsed;
+  }
+  std::uint32_t width = 64;
+  if (!o.width.empty()) {
+    auto parsed = parse_number(o.width, "--width");
+    if (!parsed.value) return report_usage(*parsed.error);
+    if (*parsed.value == 0 || *parsed.value > kMaxHeatWidth) {
+      return report_usage(UsageError{"bad --width '" + o.width + "': expected 1 to " +
+                                     std::to_string(kMaxHeatWidth) + " cells"});
+    }
+    width = static_cast<std::uint32_t>(*parsed.value);
+  }
+  if (heat && format == "csv") {
+    return report_usage(UsageError{"--heat cannot be shown with --format csv (use table or json)"});
+  }
+
+  const Features& f = features();
+  // Count only what this kernel can return: each returned category can cost the kernel a
+  // lookup per page, and one it lacks would push the whole scan to the emulator.
+  Categories supported = f.pagemap_scan && *backend != BackendChoice::emulated
+                             ? f.scan_categories
+                             : Categories::all_known();
+  MapOptions options;
+  for (Category c : kMapCategories) {
+    if (supported.contains(c)) options.counted |= c;
+  }
+  if (heat) options.heat_category = heat_category;
+  options.heat_bins = width;
+  options.picture = !o.svg.empty();
+  options.scan.backend = *backend;
+
+  auto process = open_target(*target.value);
+  if (!process) return report_error(process.error());
+  auto report = build_map_report(*process, options);
+  if (!report) return report_error(report.error());
+
+  // The picture first: when it cannot be written nothing is printed and nothing is left.
+  std::string svg_note;
+  if (!o.svg.empty()) {
+    std::string svg = render_svg(*report);
+    if (auto ok = write_file_atomically(o.svg, svg); !ok) return report_error(ok.error());
+    svg_note =
+        fmt::format("SVG: {} ({} VMAs, {})\n", o.svg, report->vmas.size(), human_size(svg.size()));
+  }
+  MapView view = make_view(*report, min_size, only, o.sort);
+  if (format == "json") {
+    // File names are bytes, not necessarily UTF-8: replace what JSON cannot carry.
+    fmt::print("{}\n", render_map_json(view, heat ? std::optional(width) : std::nullopt)
+                           .dump(2, ' ', false, nlohmann::ordered_json::error_handler_t::replace));
+  } else if (format == "csv") {
+    render_map_csv(view, stdout);
+  } else {
+    render_map_table(view, TableStyle{use_colour(), heat, o.ascii, width}, stdout);
+    fmt::print("{}", svg_note);
+  }
+  return kExitOk;
+}
+
+}  // namespace
+
+Command add_map_command(CLI::App& app) {
+  auto o = std::make_shared<MapOptionsText>();
+  CLI::App* sub =
+      app.add_subcommand("map",
+                         "Show every VMA of a process with its present, swapped, zero, huge, file, "
+                         "written and guard pages");
+  sub->footer(
+      "Examples:\n"
+      "  pagescan map self\n"
+      "  pagescan map 1234 --heat                    # where the present pages are\n"
+      "  pagescan map 1234 --heat --category written --ascii --width 32\n"
+      "  pagescan map 1234 --only anon,heap --min-size 2M --sort present\n"
+      "  pagescan map 1234 --svg memory.svg          # open it in a browser\n"
+      "  pagescan map 1234 --json | jq '.vmas[] | select(.counts.swapped > 0)'\n"
+      "Counts are in pages of the base page size: sizes in the table, page counts in JSON\n"
+      "and CSV. WRITTEN means 'not uffd write-protected' and is only shown for VMAs\n"
+      "registered for userfaultfd write-protect ('not tracked' elsewhere). SWAPPED counts\n"
+      "every non-present entry: swap, migration, guard and uffd-wp markers. Filters and\n"
+      "--sort choose the rows; the SVG always shows every VMA in address order.");
+  sub->add_option("target", o->target, "a pid, or 'self'")->required();
+  sub->add_option("--format", o->format, kFormatHelp)->each([o](const std::string& v) {
+    o->format_given = v;
+  });
+  sub->add_flag("--json", o->json, "short for --format json");
+  sub->add_option("--min-size", o->min_size, "only VMAs at least this large (4096, 64K, 2M, 1G)")
+      ->type_name("SIZE");
+  sub->add_option("--only", o->only, "only these backings: anon, file, shm, stack, heap, special")
+      ->type_name("LIST");
+  sub->add_option("--sort", o->sort, "row order: address (default), size, present or swapped")
+      ->type_name("KEY");
+  sub->add_flag("--heat", o->heat, "a strip per VMA showing where the category's pages are");
+  sub->add_option("--category", o->category,
+                  "the heat strip's category (default: present; any category name)")
+      ->type_name("NAME");
+  sub->add_flag("--ascii", o->ascii, "heat strips in ASCII instead of Unicode blocks");
+  sub->add_option("--width", o->width, "heat strip cells (default 64, at most 1024)")
+      ->type_name("N");
+  sub->add_option("--svg", o->svg, "also write a picture of the whole address space to FILE")
+      ->type_name("FILE");
+  sub->add_option("--backend", o->backend, "auto, kernel or emulated (default: auto)")
+      ->type_name("NAME");
+  return Command{sub, [o] { return run_map(*o); }};
+}
+
+}  // namespace pagescan::cli

@@ -1,0 +1,41 @@
+// `pagescan map --format csv`: one row per VMA, counts in pages, empty where meaningless.
+#include <fmt/core.h>
+
+#include "map_report.hpp"
+#include "output.hpp"
+
+namespace pagescan::cli {
+
+namespace {
+
+// RFC 4180: a field with a comma, quote or line break is quoted, quotes doubled.
+std::string csv_field(const std::string& text) {
+  if (text.find_first_of(",\"\r\n") == std::string::npos) return text;
+  std::string quoted = "\"";
+  for (char c : text) {
+    if (c == '"') quoted += '"';
+    quoted += c;
+  }
+  return quoted + "\"";
+}
+
+}  // namespace
+
+void render_map_csv(const MapView& view, std::FILE* out) {
+  const MapReport& r = *view.report;
+  fmt::print(out, "start,end,perms,offset,bytes");
+  for (Category c : kMapCategories) fmt::print(out, ",{}", to_string(c));
+  fmt::print(out, ",backing,path\n");
+  for (const VmaCounts* v : view.rows) {
+    const MappedRegion& m = v->vma;
+    fmt::print(out, "{},{},{},{},{}", hex(m.start), hex(m.end), csv_field(m.perms), m.offset,
+               m.length());
+    for (std::size_t i = 0; i < kMapColumns; ++i) {
+      auto n = shown_count(r, *v, i);
+      fmt::print(out, ",{}", n ? std::to_string(*n) : "");
+    }
+    fmt::print(out, ",{},{}\n", to_string(m.backing), csv_field(m.path));
+  }
+}
+
+}  // namespace pagescan::cli

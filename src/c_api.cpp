@@ -17,6 +17,7 @@
 #include <new>
 #include <vector>
 
+#include "c_api_support.hpp"
 #include "pagescan/watch.hpp"
 
 struct pagescan_watch {
@@ -28,25 +29,9 @@ namespace {
 
 using pagescan::Error;
 using pagescan::ErrorKind;
-
-constexpr unsigned kEngineMask = 0xffu;
-
-int negative_errno(const Error& error) {
-  if (error.kind() == ErrorKind::unsupported) return -ENOTSUP;
-  return error.errno_value() > 0 ? -error.errno_value() : -EIO;
-}
-
-// No exception may cross into C: the only ones the layer can meet are allocation failures.
-template <class F>
-int guarded(F&& body) noexcept {
-  try {
-    return body();
-  } catch (const std::bad_alloc&) {
-    return -ENOMEM;
-  } catch (...) {
-    return -EIO;
-  }
-}
+using pagescan::c_api::guarded;
+using pagescan::c_api::kEngineMask;
+using pagescan::c_api::negative_errno;
 
 std::uint64_t page_size() {
   static const auto size = static_cast<std::uint64_t>(::sysconf(_SC_PAGESIZE));

@@ -1,73 +1,7 @@
 // The snapshot C API (include/pagescan/pagescan_snapshot.h): a thin layer over
 // RegionSnapshot that checks arguments up front, so a failing call changes nothing, and
 // turns Errors into -errno.
-//
-// The block of declarations below is pagescan_snapshot.h's, repeated so that it can move
-// into pagescan.h as it is (this file then includes pagescan.h only); the guard macro
-// lets both copies meet in one translation unit meanwhile.
-#include <stddef.h>
-#include <stdint.h>
-
-#include "pagescan/pagescan.h"
-
-// ---- begin: declarations for include/pagescan/pagescan.h ----------------------------
-#ifndef PAGESCAN_SNAPSHOT_API
-#define PAGESCAN_SNAPSHOT_API
-
-#ifdef __cplusplus
-extern "C" {
-#endif
-
-typedef struct pagescan_snapshot pagescan_snapshot;
-
-/* What one pagescan_snapshot_restore() did. pages_examined = pages_copied + pages_zeroed
- * + pages_dropped. */
-struct pagescan_restore_stats {
-  uint64_t pages_examined; /* pages reported written since the last capture or restore */
-  uint64_t pages_copied;   /* copied back from the image */
-  uint64_t pages_zeroed;   /* saved as zero, cleared with memset (they stay resident) */
-  uint64_t pages_dropped;  /* saved as zero, dropped with MADV_DONTNEED (read back as zero) */
-  double scan_seconds;     /* finding the written pages */
-  double copy_seconds;     /* copying, zeroing, dropping and re-arming */
-};
-
-/* Captures [base, base + len) (rounded out to pages): private anonymous memory, or a
- * MAP_SHARED mapping of a memfd, not both. Arms write tracking, then saves the pages that
- * are not zero (never-touched and zero pages cost no memory). flags: one engine of
- * pagescan.h (PAGESCAN_WATCH_AUTO, _UFFD, _SOFT_DIRTY, _MPROTECT, _EVERYTHING), optionally
- * OR'd with PAGESCAN_WATCH_KEEP_HUGE (written huge pages are then restored whole). Zero
- * pages written since are cleared as SnapshotOptions' defaults say: memset for short runs,
- * MADV_DONTNEED for long ones (always memset on a memfd). On success stores
- * the new snapshot in *out. Errors: -EFAULT (out is NULL), -EINVAL (len 0, unknown flags,
- * a range not wholly mapped, memory of another kind), -ENOTSUP (the forced engine is not
- * available here), -ENOMEM. */
-int pagescan_snapshot_create(void* base, size_t len, unsigned flags, pagescan_snapshot** out);
-
-/* Puts the region back to its captured contents, touching only the pages written since
- * the last capture or restore (written pages swapped out included), and re-arms them;
- * call it again and again. If stats is not NULL, stores what was done there. Errors:
- * -EINVAL (s is NULL; the region was unmapped in part, moved, grown or shrunk since
- * capture: nothing was restored); other values come from the kernel (the region may
- * then be partly restored: call again or verify). */
-int pagescan_snapshot_restore(pagescan_snapshot* s, struct pagescan_restore_stats* stats);
-
-/* Compares the whole region with the image byte for byte (reading every page, which maps
- * the zero page into untouched ones). Returns 0 when equal; 1 when they differ, and then
- * stores in *first_bad_page (if not NULL) the index of the first differing page, counted
- * from the region's first page. Errors: -EINVAL (s is NULL, or the region is no longer
- * wholly mapped). */
-int pagescan_snapshot_verify(const pagescan_snapshot* s, size_t* first_bad_page);
-
-/* Stops tracking (the memory goes back to normal), frees the image and the snapshot.
- * The region itself is left as it is. NULL is a no-op. */
-void pagescan_snapshot_destroy(pagescan_snapshot* s);
-
-#ifdef __cplusplus
-}
-#endif
-
-#endif /* PAGESCAN_SNAPSHOT_API */
-// ---- end: declarations for include/pagescan/pagescan.h ------------------------------
+#include "pagescan/pagescan_snapshot.h"
 
 #include <sys/mman.h>
 #include <unistd.h>
@@ -76,6 +10,7 @@ void pagescan_snapshot_destroy(pagescan_snapshot* s);
 #include <cstdint>
 #include <new>
 
+#include "c_api_support.hpp"
 #include "pagescan/snapshot.hpp"
 
 struct pagescan_snapshot {
@@ -87,25 +22,9 @@ namespace {
 
 using pagescan::Error;
 using pagescan::ErrorKind;
-
-constexpr unsigned kEngineMask = 0xffu;
-
-int negative_errno(const Error& error) {
-  if (error.kind() == ErrorKind::unsupported) return -ENOTSUP;
-  return error.errno_value() > 0 ? -error.errno_value() : -EIO;
-}
-
-// No exception may cross into C: the only ones the layer can meet are allocation failures.
-template <class F>
-int guarded(F&& body) noexcept {
-  try {
-    return body();
-  } catch (const std::bad_alloc&) {
-    return -ENOMEM;
-  } catch (...) {
-    return -EIO;
-  }
-}
+using pagescan::c_api::guarded;
+using pagescan::c_api::kEngineMask;
+using pagescan::c_api::negative_errno;
 
 // msync() fails with ENOMEM when any page of the range is unmapped, changing nothing: a
 // cheap check before reading the whole region.

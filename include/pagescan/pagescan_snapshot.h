@@ -16,7 +16,6 @@
 
 #include "pagescan/pagescan.h" /* PAGESCAN_WATCH_* engine flags */
 
-/* The declarations below also head src/c_api_snapshot.cpp, to move into pagescan.h. */
 #ifndef PAGESCAN_SNAPSHOT_API
 #define PAGESCAN_SNAPSHOT_API
 

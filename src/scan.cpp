@@ -275,8 +275,14 @@ Result<std::size_t> scan_raw(const Process& process, RawScanArgs& args, const Sc
   return static_cast<std::size_t>(n);
 }
 
-Result<ScanSummary> scan_each(const Process& process, const ScanRequest& request,
-                              const RegionSink& sink, const ScanOptions& options) {
+namespace {
+
+// What every complete scan does around its loop: choose the backend, validate, open the
+// pagemap fd, run the write-protect pre-check; then `drive` runs the loop; then the
+// target must still be alive for the answer to count.
+template <class Drive>
+Result<ScanSummary> run_scan(const Process& process, const ScanRequest& request,
+                             const ScanOptions& options, Drive&& drive) {
   const Features& f = features();
   auto backend = detail::ScanBackend::choose(process, used_categories(to_raw_args(request)),
                                              options.backend, f);
@@ -286,52 +292,52 @@ Result<ScanSummary> scan_each(const Process& process, const ScanRequest& request
   auto fd = process.pagemap_fd();
   if (!fd) return fd.error();
   if (auto ok = loop.precheck_wp_async(*fd); !ok) return ok.error();
-
-  std::vector<PageRegion> buffer(loop.chunk());
-  while (!loop.done()) {
-    auto count = loop.step(*fd, buffer.data());
-    if (!count) return count.error();
-    // Chunks are delivered as they come: with write-protect their pages are re-armed
-    // already, and holding one back would lose it if the caller stops here.
-    if (*count && !sink(std::span<const PageRegion>(buffer.data(), *count))) {
-      if (!loop.done()) loop.stop_by_caller();
-      break;
-    }
-  }
+  if (auto ok = drive(loop, *fd); !ok) return ok.error();
   if (auto alive = process.check_alive(); !alive) return alive.error();
   return loop.summary();
 }
 
+}  // namespace
+
+Result<ScanSummary> scan_each(const Process& process, const ScanRequest& request,
+                              const RegionSink& sink, const ScanOptions& options) {
+  return run_scan(process, request, options, [&](ScanLoop& loop, int fd) -> Result<void> {
+    std::vector<PageRegion> buffer(loop.chunk());
+    while (!loop.done()) {
+      auto count = loop.step(fd, buffer.data());
+      if (!count) return count.error();
+      // Chunks are delivered as they come: with write-protect their pages are re-armed
+      // already, and holding one back would lose it if the caller stops here.
+      if (*count && !sink(std::span<const PageRegion>(buffer.data(), *count))) {
+        if (!loop.done()) loop.stop_by_caller();
+        break;
+      }
+    }
+    return {};
+  });
+}
+
 Result<ScanSummary> scan_into(const Process& process, const ScanRequest& request,
                               std::vector<PageRegion>& regions, const ScanOptions& options) {
-  const Features& f = features();
-  auto backend = detail::ScanBackend::choose(process, used_categories(to_raw_args(request)),
-                                             options.backend, f);
-  if (!backend) return backend.error();
-  ScanLoop loop(process, request, options, f, *backend);
-  if (auto ok = loop.validate_request(); !ok) return ok.error();
-  auto fd = process.pagemap_fd();
-  if (!fd) return fd.error();
-  if (auto ok = loop.precheck_wp_async(*fd); !ok) return ok.error();
-
-  regions.clear();
-  while (!loop.done()) {
-    std::size_t old = regions.size();
-    regions.resize(old + loop.chunk());  // the kernel writes straight into the result
-    auto count = loop.step(*fd, regions.data() + old);
-    if (!count) return count.error();
-    regions.resize(old + *count);
-    // A resume point never falls inside a mergeable run when the kernel is consistent,
-    // but memory can change between calls: join what one call would have joined.
-    if (*count && old && regions[old - 1].end == regions[old].start &&
-        regions[old - 1].categories == regions[old].categories) {
-      regions[old - 1].end = regions[old].end;
-      regions.erase(regions.begin() + static_cast<std::ptrdiff_t>(old));
+  return run_scan(process, request, options, [&](ScanLoop& loop, int fd) -> Result<void> {
+    regions.clear();
+    while (!loop.done()) {
+      std::size_t old = regions.size();
+      regions.resize(old + loop.chunk());  // the kernel writes straight into the result
+      auto count = loop.step(fd, regions.data() + old);
+      if (!count) return count.error();
+      regions.resize(old + *count);
+      // A resume point never falls inside a mergeable run when the kernel is consistent,
+      // but memory can change between calls: join what one call would have joined.
+      if (*count && old && regions[old - 1].end == regions[old].start &&
+          regions[old - 1].categories == regions[old].categories) {
+        regions[old - 1].end = regions[old].end;
+        regions.erase(regions.begin() + static_cast<std::ptrdiff_t>(old));
+      }
     }
-  }
-  if (auto alive = process.check_alive(); !alive) return alive.error();
-  loop.set_region_count(regions.size());
-  return loop.summary();
+    loop.set_region_count(regions.size());
+    return {};
+  });
 }
 
 Result<ScanResult> scan(const Process& process, const ScanRequest& request,

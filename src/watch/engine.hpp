@@ -48,6 +48,10 @@ Result<std::unique_ptr<WriteWatch::Engine>> make_everything_engine(std::uint64_t
                                                                    std::uint64_t end,
                                                                    const WatchOptions& options);
 
+// The harvest of an engine that knows nothing: every page of [lo, hi), cut at max_pages.
+Harvest whole_range(std::uint64_t lo, std::uint64_t hi, std::uint64_t max_pages,
+                    std::uint64_t page_size);
+
 // Rounds reported ranges out to `granularity` and clips them to [lo, hi), merging.
 void widen_to_granularity(Harvest& harvest, std::uint64_t granularity, std::uint64_t lo,
                           std::uint64_t hi, std::uint64_t page_size);

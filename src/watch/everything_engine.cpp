@@ -12,15 +12,7 @@ class EverythingEngine final : public WriteWatch::Engine {
 
   Result<Harvest> collect(std::uint64_t lo, std::uint64_t hi, std::uint64_t max_pages,
                           bool) override {
-    Harvest h;
-    std::uint64_t pages = (hi - lo) / page_size;
-    if (max_pages && pages > max_pages) {
-      pages = max_pages;
-      h.more = true;
-    }
-    if (pages) h.ranges.push_back(PageRange{lo, lo + pages * page_size});
-    h.pages = pages;
-    return h;
+    return whole_range(lo, hi, max_pages, page_size);
   }
   Result<void> reset(std::uint64_t, std::uint64_t) override { return {}; }
   Result<void> fold_back(const Harvest&) override { return {}; }

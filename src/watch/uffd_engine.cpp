@@ -80,15 +80,7 @@ class UffdEngine final : public WriteWatch::Engine {
   // In a fork()ed child the region is no longer registered (no UFFD_FEATURE_EVENT_FORK),
   // so nothing is tracked: report the whole range, the only honest answer.
   Result<Harvest> everything_in(std::uint64_t lo, std::uint64_t hi, std::uint64_t max_pages) {
-    Harvest h;
-    std::uint64_t pages = (hi - lo) / page_size;
-    if (max_pages && pages > max_pages) {
-      pages = max_pages;
-      h.more = true;
-    }
-    if (pages) h.ranges.push_back(PageRange{lo, lo + pages * page_size});
-    h.pages = pages;
-    return h;
+    return whole_range(lo, hi, max_pages, page_size);
   }
 
   static const Process& self() {

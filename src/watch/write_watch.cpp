@@ -51,6 +51,19 @@ std::string describe(std::uint64_t start, std::uint64_t end) {
   return text;
 }
 
+Harvest whole_range(std::uint64_t lo, std::uint64_t hi, std::uint64_t max_pages,
+                    std::uint64_t page_size) {
+  Harvest h;
+  std::uint64_t pages = (hi - lo) / page_size;
+  if (max_pages && pages > max_pages) {
+    pages = max_pages;
+    h.more = true;
+  }
+  if (pages) h.ranges.push_back(PageRange{lo, lo + pages * page_size});
+  h.pages = pages;
+  return h;
+}
+
 void widen_to_granularity(Harvest& harvest, std::uint64_t granularity, std::uint64_t lo,
                           std::uint64_t hi, std::uint64_t page_size) {
   if (granularity <= page_size) return;

@@ -616,9 +616,8 @@ Mapping data_region(std::size_t pages) {
 }  // namespace
 
 TEST_P(SnapshotEngine, GrowingTheRegionRefusesRestore) {
-  // mremap grows a mapping in place into free address space just above it. Leave `pages`
-  // free pages there: fewer than the image capture allocates (with its guard pages), so
-  // that cannot land in the gap.
+  // Capture holds the free page above the region with a placeholder, so mremap cannot
+  // grow it in place; growing it anyway (MREMAP_MAYMOVE) moves it, and restore refuses.
   const std::size_t page = page_size(), pages = 8;
   Mapping room = Mapping::anonymous(2 * pages);
   char* p = room.data();
@@ -626,15 +625,22 @@ TEST_P(SnapshotEngine, GrowingTheRegionRefusesRestore) {
   std::memset(p, 0x11, pages * page);
   auto s = RegionSnapshot::capture(p, pages * page, options());
   ASSERT_TRUE(s) << s.error().message();
+  char* last = p + (pages - 1) * page;
+  EXPECT_EQ(::mremap(last, page, (pages + 1) * page, 0), MAP_FAILED)
+      << "growing in place over the placeholder must fail";
+  EXPECT_EQ(errno, ENOMEM);
+  // Grow the VMA holding the last page (an engine may have split the region's VMA): it
+  // moves, leaving a hole where the region's last page was.
+  void* moved = MAP_FAILED;
   expect_restore_refused(*s, p, [&]() -> char* {
-    // Grow the VMA holding the last page (an engine may have split the region's VMA).
-    char* last = p + (pages - 1) * page;
-    if (::mremap(last, page, (pages + 1) * page, 0) == MAP_FAILED) {
-      ADD_FAILURE() << "mremap could not grow the region in place: " << std::strerror(errno);
+    moved = ::mremap(last, page, 4 * page, MREMAP_MAYMOVE);
+    if (moved == MAP_FAILED) {
+      ADD_FAILURE() << "mremap could not grow the region: " << std::strerror(errno);
       return nullptr;
     }
     return p;
   });
+  if (moved != MAP_FAILED) ::munmap(moved, 4 * page);
 }
 
 TEST_P(SnapshotEngine, UnmappingPartOfTheRegionRefusesRestore) {

@@ -136,9 +136,13 @@ struct RegionSnapshot::State {
   char* image = nullptr;
   std::vector<std::uint64_t> nonzero;  // one bit per page
   std::size_t saved = 0;
+  // PROT_NONE placeholder pages we mapped in the free page just below / above the region.
+  std::uint64_t placeholder_below = 0, placeholder_above = 0;
 
   ~State() {
     if (image) ::munmap(image - page, end - start + 2 * page);
+    if (placeholder_below) ::munmap(reinterpret_cast<void*>(placeholder_below), page);
+    if (placeholder_above) ::munmap(reinterpret_cast<void*>(placeholder_above), page);
   }
   std::size_t pages() const { return (end - start) / page; }
   bool is_nonzero(std::size_t i) const { return nonzero[i / 64] >> (i % 64) & 1; }
@@ -176,6 +180,26 @@ Result<RegionSnapshot> RegionSnapshot::capture(void* base, std::size_t len,
                   ::msync(reinterpret_cast<void*>(s->start - s->page), s->page, MS_ASYNC) != 0;
   s->room_above =
       kind->end == s->end && ::msync(reinterpret_cast<void*>(s->end), s->page, MS_ASYNC) != 0;
+  // Hold the free page on each side with a PROT_NONE placeholder: a new mapping placed
+  // there later would merge with the region's VMA when no engine split it at the edges
+  // (everything, soft-dirty, or a page the mprotect engine made writable), and restore
+  // would take that for growth; mremap can no longer grow the region in place either.
+  auto hold = [&](std::uint64_t at) -> std::uint64_t {
+    void* p = ::mmap(reinterpret_cast<void*>(at), s->page, PROT_NONE,
+                     MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED_NOREPLACE, -1, 0);
+    if (p == MAP_FAILED) return 0;
+    if (p != reinterpret_cast<void*>(at)) {  // kernels before 4.17 ignore the flag
+      ::munmap(p, s->page);
+      return 0;
+    }
+    return at;
+  };
+  if (s->room_below) s->placeholder_below = hold(s->start - s->page);
+  if (s->room_above) s->placeholder_above = hold(s->end);
+  // Another thread may have mapped the page since we looked: then a live neighbour is
+  // there, the region cannot grow across it, and a merge with it is no growth.
+  s->room_below = s->placeholder_below != 0;
+  s->room_above = s->placeholder_above != 0;
   s->options = options;
 
   // Find the populated pages before arming: once the uffd engine has armed the region

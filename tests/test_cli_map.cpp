@@ -226,7 +226,12 @@ std::optional<HumanSize> parse_human(const std::string& cell) {
   std::string unit;
   if (!(in >> value >> unit)) return std::nullopt;
   static const std::map<std::string, double> kUnits = {
-      {"B", 1}, {"KiB", 1024.0}, {"MiB", 1048576.0}, {"GiB", 1073741824.0}};
+      {"B", 1},
+      {"KiB", 1024.0},
+      {"MiB", 1048576.0},
+      {"GiB", 1073741824.0},
+      {"TiB", 1099511627776.0},
+      {"PiB", 1125899906842624.0}};  // ASan's shadow reservations are TiB-sized
   auto u = kUnits.find(unit);
   if (u == kUnits.end()) return std::nullopt;
   return HumanSize{value * u->second, u->second == 1 ? 0 : 0.05 * u->second};

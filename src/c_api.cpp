@@ -30,7 +30,6 @@ namespace {
 using pagescan::Error;
 using pagescan::ErrorKind;
 using pagescan::c_api::guarded;
-using pagescan::c_api::kEngineMask;
 using pagescan::c_api::negative_errno;
 
 std::uint64_t page_size() {
@@ -44,20 +43,10 @@ extern "C" {
 
 int pagescan_watch_create(void* base, size_t len, unsigned flags, pagescan_watch** out) {
   if (out == nullptr) return -EFAULT;
-  const unsigned engine = flags & kEngineMask;
-  if (len == 0 || engine > PAGESCAN_WATCH_EVERYTHING ||
-      (flags & ~(kEngineMask | PAGESCAN_WATCH_KEEP_HUGE)) != 0) {
-    return -EINVAL;
-  }
+  const auto options = pagescan::c_api::watch_options_from_flags(flags);
+  if (len == 0 || !options) return -EINVAL;
   return guarded([&] {
-    static constexpr pagescan::WatchEngine kEngines[] = {
-        pagescan::WatchEngine::automatic, pagescan::WatchEngine::uffd,
-        pagescan::WatchEngine::soft_dirty, pagescan::WatchEngine::mprotect,
-        pagescan::WatchEngine::everything};
-    pagescan::WatchOptions options;
-    options.engine = kEngines[engine];
-    options.keep_huge_pages = (flags & PAGESCAN_WATCH_KEEP_HUGE) != 0;
-    auto watch = pagescan::WriteWatch::create(base, len, options);
+    auto watch = pagescan::WriteWatch::create(base, len, *options);
     if (!watch) return negative_errno(watch.error());
     *out = new pagescan_watch(std::move(*watch));
     return 0;

@@ -23,7 +23,6 @@ namespace {
 using pagescan::Error;
 using pagescan::ErrorKind;
 using pagescan::c_api::guarded;
-using pagescan::c_api::kEngineMask;
 using pagescan::c_api::negative_errno;
 
 // msync() fails with ENOMEM when any page of the range is unmapped, changing nothing: a
@@ -38,19 +37,11 @@ extern "C" {
 
 int pagescan_snapshot_create(void* base, size_t len, unsigned flags, pagescan_snapshot** out) {
   if (out == nullptr) return -EFAULT;
-  const unsigned engine = flags & kEngineMask;
-  if (len == 0 || engine > PAGESCAN_WATCH_EVERYTHING ||
-      (flags & ~(kEngineMask | PAGESCAN_WATCH_KEEP_HUGE)) != 0) {
-    return -EINVAL;
-  }
+  const auto watch = pagescan::c_api::watch_options_from_flags(flags);
+  if (len == 0 || !watch) return -EINVAL;
   return guarded([&] {
-    static constexpr pagescan::WatchEngine kEngines[] = {
-        pagescan::WatchEngine::automatic, pagescan::WatchEngine::uffd,
-        pagescan::WatchEngine::soft_dirty, pagescan::WatchEngine::mprotect,
-        pagescan::WatchEngine::everything};
     pagescan::SnapshotOptions options;
-    options.watch.engine = kEngines[engine];
-    options.watch.keep_huge_pages = (flags & PAGESCAN_WATCH_KEEP_HUGE) != 0;
+    options.watch = *watch;
     auto snapshot = pagescan::RegionSnapshot::capture(base, len, options);
     if (!snapshot) return negative_errno(snapshot.error());
     *out = new pagescan_snapshot(std::move(*snapshot));

@@ -10,9 +10,10 @@
 //
 // What pagemap cannot tell (§6.5) is decided by documented heuristics and reported in
 // EmulationNotes::approximate: PFNZERO without visible PFNs, HUGE for THPs when the
-// smaps counters are ambiguous, WRITTEN of an empty entry in an all-empty PMD of a
-// populated non-uffd VMA (PTE table or not), WPALLOWED when the target's uffds mix sync
-// and async modes, and SWAPPED for hugetlb migration/hwpoison entries (invisible).
+// smaps counters are ambiguous (among blocks whose 512 entries agree), WRITTEN of an
+// empty entry in an all-empty PMD of a non-uffd VMA (PTE table or not), WPALLOWED when
+// the target's uffds mix sync and async modes, and SWAPPED for hugetlb migration/hwpoison
+// entries (invisible).
 //
 // Write-protect is emulated for the calling process only, with UFFDIO_WRITEPROTECT on
 // exactly the pages the kernel would protect (§5.2-§5.4), through whichever of our
@@ -181,8 +182,7 @@ class EmulatedWalk {
  private:
   struct VmaScan {
     const proc::Vma* vma;
-    std::uint64_t categories;  // VMA-level: WPALLOWED, SOFT_DIRTY
-    bool populated;            // some page of the VMA is non-empty (for the table guess)
+    std::uint64_t categories;               // VMA-level: WPALLOWED, SOFT_DIRTY
     std::vector<std::uint64_t> thp_blocks;  // PMD-mapped THP block starts (sorted)
   };
 
@@ -219,7 +219,7 @@ class EmulatedWalk {
         if (wp_) continue;
       }
       if (vma.pfnmap()) continue;
-      VmaScan v{&vma, 0, false, {}};
+      VmaScan v{&vma, 0, {}};
       if (allowed) v.categories |= PAGE_IS_WPALLOWED;
       if (vma.soft_dirty()) v.categories |= PAGE_IS_SOFT_DIRTY;
       std::uint64_t required = args_.category_mask & PAGE_IS_WPALLOWED;
@@ -278,8 +278,6 @@ class EmulatedWalk {
   // ---- everything else: per PMD block ----
   int walk_normal(VmaScan& v, std::uint64_t a, std::uint64_t b) {
     find_thp_blocks(v);
-    // A VMA with nothing resident or swapped has never kept a PTE table we could miss.
-    v.populated = v.vma->rss + v.vma->swap > 0;
     const std::uint64_t pmd = window_.pmd();
     for (std::uint64_t blk = a & ~(pmd - 1); blk < b; blk += pmd) {
       std::uint64_t x = std::max(blk, a), y = std::min(blk + pmd, b);
@@ -349,8 +347,10 @@ class EmulatedWalk {
       c |= PAGE_IS_WRITTEN;  // pte_none and PMD holes in uffd-wp VMAs (July 2026 fixes)
     } else if (table) {
       c |= PAGE_IS_WRITTEN;  // pte_none in an existing PTE table
-    } else if (v.populated) {
-      approximate(PAGE_IS_WRITTEN);  // an emptied PTE table would read WRITTEN
+    } else {
+      // A PTE table emptied by MADV_DONTNEED (even of every page, leaving no Rss) would
+      // read WRITTEN; pagemap cannot show it (§6.5).
+      approximate(PAGE_IS_WRITTEN);
     }
     return c;
   }
@@ -435,10 +435,18 @@ class EmulatedWalk {
     for (std::uint64_t blk = (v.vma->start + pmd - 1) & ~(pmd - 1); blk + pmd <= v.vma->end;
          blk += pmd) {
       bool all_present = true, pfn_run = true;
-      std::uint64_t first_pfn = 0;
+      std::uint64_t first_pfn = 0, first_flags = 0;
       for (std::uint64_t i = 0; i < per; ++i) {
         std::uint64_t e = 0;
         if (!window_.entry(blk + i * page_, v.vma->end, e) || !(e & PM_PRESENT)) {
+          all_present = false;
+          break;
+        }
+        // One PMD maps the whole block, so pagemap gives every page the same flags (only
+        // exclusivity is per page): a block whose entries differ is PTE-mapped.
+        std::uint64_t flags = e & ~PM_PFN_MASK & ~PM_MMAP_EXCLUSIVE;
+        if (i == 0) first_flags = flags;
+        if (flags != first_flags) {
           all_present = false;
           break;
         }

@@ -68,7 +68,8 @@ int pagescan_snapshot_restore(pagescan_snapshot* s, struct pagescan_restore_stat
 
 int pagescan_snapshot_verify(const pagescan_snapshot* s, size_t* first_bad_page) {
   if (s == nullptr) return -EINVAL;
-  // RegionSnapshot::first_difference() reads every page: an unmapped one would crash.
+  // The C API documents -EINVAL for a region changed since capture (the C++ call would
+  // count its first unmapped page as differing instead).
   if (!wholly_mapped(s->snapshot.base(), s->snapshot.length())) return -EINVAL;
   auto bad = s->snapshot.first_difference();
   if (!bad) return 0;

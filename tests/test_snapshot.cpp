@@ -621,7 +621,7 @@ TEST_P(SnapshotEngine, GrowingTheRegionRefusesRestore) {
   const std::size_t page = page_size(), pages = 8;
   Mapping room = Mapping::anonymous(2 * pages);
   char* p = room.data();
-  ASSERT_EQ(::munmap(p + pages * page, pages * page), 0);
+  ASSERT_EQ(room.unmap_pages(pages, pages), 0);
   std::memset(p, 0x11, pages * page);
   auto s = RegionSnapshot::capture(p, pages * page, options());
   ASSERT_TRUE(s) << s.error().message();
@@ -638,6 +638,7 @@ TEST_P(SnapshotEngine, GrowingTheRegionRefusesRestore) {
       ADD_FAILURE() << "mremap could not grow the region: " << std::strerror(errno);
       return nullptr;
     }
+    room.disown_pages(pages - 1, 1);
     return p;
   });
   if (moved != MAP_FAILED) ::munmap(moved, 4 * page);
@@ -648,9 +649,27 @@ TEST_P(SnapshotEngine, UnmappingPartOfTheRegionRefusesRestore) {
   auto s = RegionSnapshot::capture(m.data(), m.length(), options());
   ASSERT_TRUE(s) << s.error().message();
   expect_restore_refused(*s, m.data(), [&] {
-    ::munmap(m.page(5), page_size());
+    m.unmap_pages(5, 1);
     return m.data();
   });
+}
+
+TEST_P(SnapshotEngine, FirstDifferenceCountsAPageUnmappedSinceCaptureAsDiffering) {
+  // Reading an unmapped page would fault: first_difference() reports the first page no
+  // longer mapped as differing, unless an earlier mapped page differs.
+  const std::size_t page = page_size();
+  Mapping m = data_region(8);
+  {
+    auto s = RegionSnapshot::capture(m.data(), m.length(), options());
+    ASSERT_TRUE(s) << s.error().message();
+    EXPECT_EQ(s->first_difference(), std::nullopt);
+    ASSERT_EQ(m.unmap_pages(5, 1), 0);
+    EXPECT_EQ(s->first_difference(), 5u);
+    m.page(2)[7] = 0x66;  // an earlier difference wins
+    EXPECT_EQ(s->first_difference(), 2u);
+    EXPECT_EQ(m.unmap_pages(0, 1), 0);  // now the very first page is gone
+    EXPECT_EQ(s->first_difference(), 0u);
+  }
 }
 
 TEST_P(SnapshotEngine, ShrinkingTheRegionRefusesRestore) {
@@ -662,6 +681,7 @@ TEST_P(SnapshotEngine, ShrinkingTheRegionRefusesRestore) {
       ADD_FAILURE() << "mremap could not shrink the region: " << std::strerror(errno);
       return nullptr;
     }
+    m.disown_pages(m.pages() - 2, 2);
     return m.data();
   });
 }

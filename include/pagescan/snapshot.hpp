@@ -65,7 +65,9 @@ class RegionSnapshot {
   Result<void> prepare_for_kernel_write(void* base, std::size_t len);
 
   // Compares the whole region with the image: nullopt when equal, else the index of the
-  // first differing page.
+  // first differing page. A page no longer mapped (the region was unmapped in part or
+  // shrunk since capture) counts as differing and is never read; a page the application
+  // made PROT_NONE is still mapped, and reading it faults as any read would.
   std::optional<std::size_t> first_difference() const;
 
   void* base() const;

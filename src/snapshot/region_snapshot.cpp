@@ -123,6 +123,22 @@ const Process& self() {
   return p;
 }
 
+// The number of leading pages of [start, start + pages * page) that are mapped: msync()
+// fails with ENOMEM when any page of its range is unmapped, and a mapped prefix stays
+// mapped as it grows shorter, so a binary search takes O(log pages) calls.
+std::size_t mapped_prefix_pages(std::uint64_t start, std::size_t pages, std::uint64_t page) {
+  auto mapped = [&](std::size_t n) {
+    return ::msync(reinterpret_cast<void*>(start), n * page, MS_ASYNC) == 0;
+  };
+  if (mapped(pages)) return pages;
+  std::size_t lo = 0, hi = pages;  // the first lo pages are mapped; the first hi are not
+  while (hi - lo > 1) {
+    const std::size_t mid = lo + (hi - lo) / 2;
+    (mapped(mid) ? lo : hi) = mid;
+  }
+  return lo;
+}
+
 }  // namespace
 
 struct RegionSnapshot::State {
@@ -338,10 +354,16 @@ Result<void> RegionSnapshot::prepare_for_kernel_write(void* base, std::size_t le
 std::optional<std::size_t> RegionSnapshot::first_difference() const {
   const State& s = *state_;
   const char* zeros = zero_page_content(s.page).data();
-  for (std::size_t i = 0; i < s.pages(); ++i) {
+  // Reading an unmapped page would fault. A page no longer mapped (the region was
+  // unmapped in part or shrunk since capture) no longer holds what was captured, so it
+  // counts as differing: compare up to the first one and report it unless an earlier
+  // page differs. One msync() on the normal path, next to reading every page.
+  const std::size_t readable = mapped_prefix_pages(s.start, s.pages(), s.page);
+  for (std::size_t i = 0; i < readable; ++i) {
     const char* expected = s.is_nonzero(i) ? s.saved_at(i) : zeros;
     if (std::memcmp(s.at(i), expected, s.page) != 0) return i;
   }
+  if (readable < s.pages()) return readable;
   return std::nullopt;
 }
 

@@ -73,16 +73,47 @@ Mapping Mapping::file(std::size_t pages, bool shared) {
 
 Mapping& Mapping::operator=(Mapping&& o) noexcept {
   if (this != &o) {
-    if (addr_) ::munmap(addr_, length_);
+    unmap_owned();
     addr_ = o.addr_;
     length_ = o.length_;
+    gone_ = std::move(o.gone_);
     o.addr_ = nullptr;
   }
   return *this;
 }
 
 Mapping::~Mapping() {
-  if (addr_) ::munmap(addr_, length_);
+  unmap_owned();
+}
+
+int Mapping::unmap_pages(std::size_t first, std::size_t count) {
+  int rc = ::munmap(page(first), count * page_size());
+  if (rc == 0) disown_pages(first, count);
+  return rc;
+}
+
+void Mapping::disown_pages(std::size_t first, std::size_t count) {
+  if (gone_.empty()) gone_.assign(pages(), false);
+  for (std::size_t i = first; i < first + count && i < gone_.size(); ++i) gone_[i] = true;
+}
+
+// Unmaps each run of pages still owned (all of them when none was given up).
+void Mapping::unmap_owned() const {
+  if (!addr_) return;
+  if (gone_.empty()) {
+    ::munmap(addr_, length_);
+    return;
+  }
+  for (std::size_t i = 0; i < gone_.size();) {
+    if (gone_[i]) {
+      ++i;
+      continue;
+    }
+    std::size_t run = i;
+    while (run < gone_.size() && !gone_[run]) ++run;
+    ::munmap(page(i), (run - i) * page_size());
+    i = run;
+  }
 }
 
 void Mapping::write_page(std::size_t i, char value) const {

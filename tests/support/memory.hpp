@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "kernel/userfaultfd.hpp"
 
@@ -32,7 +33,9 @@ class Mapping {
   // Adopts an existing mapping.
   Mapping(void* addr, std::size_t length) : addr_(static_cast<char*>(addr)), length_(length) {}
 
-  Mapping(Mapping&& o) noexcept : addr_(o.addr_), length_(o.length_) { o.addr_ = nullptr; }
+  Mapping(Mapping&& o) noexcept : addr_(o.addr_), length_(o.length_), gone_(std::move(o.gone_)) {
+    o.addr_ = nullptr;
+  }
   Mapping& operator=(Mapping&& o) noexcept;
   ~Mapping();
 
@@ -49,9 +52,20 @@ class Mapping {
   char read_page(std::size_t i) const;  // a read fault: maps the zero page on anon memory
   void release() { addr_ = nullptr; }
 
+  // munmap()s pages [first, first + count) now and never again: once unmapped, the kernel
+  // may give those addresses to someone else (a sanitizer's runtime, another thread), so
+  // the destructor must unmap only the pages still ours. Returns munmap's result.
+  int unmap_pages(std::size_t first, std::size_t count);
+  // Records that pages [first, first + count) left this mapping another way (mremap moved
+  // or shrank them): the destructor leaves those addresses alone.
+  void disown_pages(std::size_t first, std::size_t count);
+
  private:
+  void unmap_owned() const;
+
   char* addr_ = nullptr;
   std::size_t length_ = 0;
+  std::vector<bool> gone_;  // per page, once a page was given up; empty while none was
 };
 
 // MADV_HUGEPAGE on a THP-aligned mapping and touch: true if the range became a PMD THP.

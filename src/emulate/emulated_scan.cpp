@@ -1,7 +1,7 @@
 // The emulated backend: one PAGEMAP_SCAN call answered from /proc/PID/pagemap and smaps.
 //
 // The walk copies the kernel's structure (kernel-pagemap-scan.md §3, §6.4): VMAs from
-// smaps in address order, the VMA test (WP-allowed, CHECK_WPASYNC's EPERM, VM_PFNMAP,
+// maps or smaps in address order, the VMA test (WP-allowed, CHECK_WPASYNC's EPERM, VM_PFNMAP,
 // the WPALLOWED pre-filter), then hugetlb VMAs per huge page and other VMAs per PMD block
 // (a PMD-mapped THP as one run, otherwise page by page). Page categories come from the
 // pagemap entry by the rules of §6.2; runs of equal categories are handed to the same
@@ -19,6 +19,13 @@
 // exactly the pages the kernel would protect (§5.2-§5.4), through whichever of our
 // userfaultfds the range is registered with. It is not atomic per page as the ioctl is:
 // a write between our pagemap read and the protect is reported by the next scan.
+//
+// Cost (docs/emulation.md, "Cost"): smaps walks every page table it lists, about as
+// dear as pagemap itself, so VMAs come from maps unless the request needs a fact only
+// smaps has (`uw` for WPALLOWED and write-protect, the THP counters for HUGE, the flags
+// of anything but plain anonymous memory); smaps is read only up to the range's end.
+// Entries are classified from the window by pointer, repeats of one entry value in a run
+// cost a compare, and a THP block's shape is judged in the same pass that walks it.
 #include "emulate/emulated_scan.hpp"
 
 #include <dirent.h>
@@ -35,6 +42,7 @@
 #include <vector>
 
 #include "emulate/output_builder.hpp"
+#include "emulate/pagemap_window.hpp"
 #include "emulate/zero_pages.hpp"
 #include "kernel/uapi.hpp"
 #include "proc/maps.hpp"
@@ -78,61 +86,37 @@ UffdCensus census_uffds(pid_t pid, bool self) {
   return c;
 }
 
-// Batched pagemap reads: whole PMD blocks at a time, never one syscall per page.
-class PagemapWindow {
- public:
-  PagemapWindow(int fd, std::uint64_t page) : fd_(fd), page_(page), pmd_(page * (page / 8)) {}
-
-  // The entry of `addr`, loading a window of up to kWindowPmds PMD blocks from `addr`'s
-  // block, clipped to `limit` (rounded up to a block). Returns false on a read error.
-  bool entry(std::uint64_t addr, std::uint64_t limit, std::uint64_t& out) {
-    if (addr < lo_ || addr >= hi_) {
-      if (!load(addr, limit)) return false;
-    }
-    out = entries_[(addr - lo_) / page_];
-    return true;
+// The facts of one VMA as the walk uses them.
+VmaFacts facts_of(const proc::Vma& v, bool detailed) {
+  VmaFacts f;
+  f.start = v.start;
+  f.end = v.end;
+  f.detailed = detailed;
+  f.private_anonymous = v.private_anonymous();
+  f.plain_anonymous = !v.shared() && v.inode == 0 &&
+                      (v.path.empty() || v.path == "[heap]" || v.path.rfind("[stack", 0) == 0 ||
+                       v.path.rfind("[anon:", 0) == 0);
+  if (!detailed) return f;
+  for (const std::string& flag : v.vm_flags) {
+    if (flag == "pf") f.pfnmap = true;
+    if (flag == "ht") f.hugetlb = true;
+    if (flag == "uw") f.uffd_wp = true;
+    if (flag == "sd") f.soft_dirty = true;
   }
-  // True if any entry of the PMD block holding `addr` is non-empty (the block's window
-  // must be loaded: call entry() first).
-  bool block_populated(std::uint64_t addr) const {
-    std::uint64_t b = addr & ~(pmd_ - 1);
-    std::size_t first = static_cast<std::size_t>((b - lo_) / page_);
-    std::size_t n = static_cast<std::size_t>(pmd_ / page_);
-    for (std::size_t i = first; i < first + n && i < entries_.size(); ++i) {
-      if (entries_[i] & ~PM_SOFT_DIRTY & ~PM_MMAP_EXCLUSIVE) return true;
-    }
-    return false;
-  }
-  std::uint64_t pmd() const { return pmd_; }
+  f.kernel_page_size = v.kernel_page_size;
+  f.pmd_mapped = v.pmd_mapped_bytes();
+  return f;
+}
 
- private:
-  static constexpr std::uint64_t kWindowPmds = 64;  // 256 KiB of entries per read
-
-  bool load(std::uint64_t addr, std::uint64_t limit) {
-    std::uint64_t lo = addr & ~(pmd_ - 1);
-    std::uint64_t hi = std::min(lo + kWindowPmds * pmd_, (limit + pmd_ - 1) & ~(pmd_ - 1));
-    if (hi <= lo) hi = lo + pmd_;
-    std::size_t n = static_cast<std::size_t>((hi - lo) / page_);
-    entries_.assign(n, 0);
-    std::size_t done = 0;
-    while (done < n) {
-      ssize_t got = ::pread(fd_, entries_.data() + done, (n - done) * 8,
-                            static_cast<off_t>((lo / page_ + done) * 8));
-      if (got < 0 && errno == EINTR) continue;
-      if (got < 0) return false;
-      if (got == 0) break;  // past the end of user space: the rest stays 0
-      done += static_cast<std::size_t>(got) / 8;
-    }
-    lo_ = lo;
-    hi_ = hi;
-    return true;
-  }
-
-  int fd_;
-  std::uint64_t page_, pmd_;
-  std::uint64_t lo_ = 0, hi_ = 0;
-  std::vector<std::uint64_t> entries_;
-};
+// The VMAs of `pid` (0: self) starting below `end`, from smaps or maps.
+int read_facts(pid_t pid, bool detailed, std::uint64_t end, std::vector<VmaFacts>& out) {
+  auto vmas = proc::read_vmas_below(pid, detailed, end);
+  if (!vmas) return vmas.error().errno_value();
+  out.clear();
+  out.reserve(vmas->size());
+  for (const proc::Vma& v : *vmas) out.push_back(facts_of(v, detailed));
+  return 0;
+}
 
 class EmulatedWalk {
  public:
@@ -142,7 +126,7 @@ class EmulatedWalk {
         args_(args),
         page_(page),
         notes_(notes),
-        window_(pagemap_fd, page),
+        window_(pagemap_fd, page, notes.entries),
         zero_(zero_pages()),
         out_(reinterpret_cast<PageRegion*>(args.vec), args.vec_len, args.max_pages,
              args.return_mask, page, page / 8) {
@@ -152,16 +136,11 @@ class EmulatedWalk {
   }
 
   long run() {
-    if (!notes_.vmas_loaded) {
-      auto vmas = proc::read_vmas(process_.is_self() ? 0 : process_.pid(), true);
-      if (!vmas) return -vmas.error().errno_value();
-      notes_.vmas = std::move(*vmas);
-      notes_.vmas_loaded = true;
-    }
-    uffds_ = census_uffds(process_.pid(), process_.is_self());
+    const std::uint64_t end = (args_.end + page_ - 1) & ~(page_ - 1);
+    end_ = end;
+    if (int err = load_vmas(args_.start, end)) return -err;
     if (wp_ && !process_.is_self()) return -EOPNOTSUPP;
 
-    const std::uint64_t end = (args_.end + page_ - 1) & ~(page_ - 1);
     std::size_t total = 0;
     int ret = 0;
     for (std::uint64_t walk_start = args_.start; walk_start < end; walk_start = out_.walk_end()) {
@@ -175,16 +154,89 @@ class EmulatedWalk {
       args_.walk_end = out_.walk_end() ? out_.walk_end() : end;
       return ret;
     }
+    finish_thp_count();
     args_.walk_end = out_.walk_end() ? out_.walk_end() : end;
     return static_cast<long>(total);
   }
 
  private:
   struct VmaScan {
-    const proc::Vma* vma;
-    std::uint64_t categories;               // VMA-level: WPALLOWED, SOFT_DIRTY
-    std::vector<std::uint64_t> thp_blocks;  // PMD-mapped THP block starts (sorted)
+    const VmaFacts* vma;
+    std::size_t index;         // in notes_.vmas
+    std::uint64_t categories;  // VMA-level: WPALLOWED, SOFT_DIRTY
   };
+
+  pid_t target() const { return process_.is_self() ? 0 : process_.pid(); }
+
+  // smaps is needed for `uw` (WPALLOWED, WP_MATCHING, CHECK_WPASYNC, §4.2), for the THP
+  // counters (HUGE, §6.2) and for any VMA that could be VM_PFNMAP or hugetlb (anything
+  // but plain anonymous memory). VM_SOFTDIRTY is not needed: pagemap sets bit 55 on
+  // every entry of such a VMA, holes included (§6.1), and the walk ORs bit 55 in.
+  int load_vmas(std::uint64_t start, std::uint64_t end) {
+    const bool need = wp_ || check_ || (interest_ & (PAGE_IS_WPALLOWED | PAGE_IS_HUGE));
+    if (!notes_.vmas_loaded || notes_.vmas_end < end || (need && !notes_.vmas_detailed)) {
+      if (int err = read_facts(target(), need, end, notes_.vmas)) return err;
+      notes_.vmas_loaded = true;
+      notes_.vmas_detailed = need;
+      notes_.vmas_end = end;
+    }
+    if (notes_.vmas_detailed) return 0;
+    for (std::size_t i = first_vma(start); i < notes_.vmas.size(); ++i) {
+      const VmaFacts& v = notes_.vmas[i];
+      if (v.start >= end) break;
+      if (v.plain_anonymous) continue;
+      if (int err = read_facts(target(), true, end, notes_.vmas)) return err;
+      notes_.vmas_detailed = true;
+      break;
+    }
+    return 0;
+  }
+
+  // Whether the VMA holding `addr` is registered for uffd-wp, for a walk that read maps:
+  // smaps is read on first need.
+  bool uffd_wp_at(const VmaFacts& vma, std::uint64_t addr) {
+    if (vma.detailed) return vma.uffd_wp;
+    if (!notes_.details_loaded || notes_.details_end < end_) {
+      if (read_facts(target(), true, end_, notes_.details) != 0) notes_.details.clear();
+      notes_.details_loaded = true;
+      notes_.details_end = end_;
+    }
+    auto it = std::upper_bound(notes_.details.begin(), notes_.details.end(), addr,
+                               [](std::uint64_t a, const VmaFacts& v) { return a < v.end; });
+    return it != notes_.details.end() && it->start <= addr && it->uffd_wp;
+  }
+
+  // Whether a PMD hole at `addr` is in a uffd-wp VMA. From maps (so no write-protect)
+  // only WRITTEN depends on it, so smaps is read only when the request looks at WRITTEN.
+  bool hole_in_uffd_wp(const VmaFacts& vma, std::uint64_t addr) {
+    if (vma.detailed) return vma.uffd_wp;
+    return (interest_ & PAGE_IS_WRITTEN) && uffd_wp_at(vma, addr);
+  }
+
+  // The first VMA ending above `addr`.
+  std::size_t first_vma(std::uint64_t addr) const {
+    auto it = std::upper_bound(notes_.vmas.begin(), notes_.vmas.end(), addr,
+                               [](std::uint64_t a, const VmaFacts& v) { return a < v.end; });
+    return static_cast<std::size_t>(it - notes_.vmas.begin());
+  }
+
+  // How far a window loaded for `addr` in VMA `index` may read: to the end of the last
+  // VMA starting inside the window's span (so small VMAs share reads, while the gaps
+  // around big ones are never read), never past the scan's end.
+  std::uint64_t reach(std::size_t index, std::uint64_t addr) const {
+    const std::uint64_t limit = (addr & ~(window_.pmd() - 1)) + window_.span();
+    std::uint64_t r = notes_.vmas[index].end;
+    for (std::size_t j = index + 1; j < notes_.vmas.size() && notes_.vmas[j].start < limit; ++j) {
+      r = notes_.vmas[j].end;
+    }
+    return std::min(r, end_);
+  }
+
+  // The entries from `addr` on (at least to the end of its PMD block); nullptr on error.
+  const std::uint64_t* entries(std::size_t index, std::uint64_t addr) {
+    if (!window_.holds(addr) && !window_.load(addr, reach(index, addr))) return nullptr;
+    return window_.at(addr);
+  }
 
   bool interesting(std::uint64_t c) const {
     c ^= args_.category_inverted;
@@ -197,36 +249,47 @@ class EmulatedWalk {
     if (interest_ & category) notes_.approximate |= Categories::from_bits(category);
   }
 
-  bool wp_allowed(const proc::Vma& vma) {
-    if (!vma.uffd_wp()) return false;
+  bool wp_allowed(const VmaFacts& vma) {
+    if (!vma.uffd_wp) return false;
+    const UffdCensus& uffds = census();
     // Which uffd a VMA belongs to is not visible; exact when the target's uffds agree.
-    if (uffds_.async && uffds_.sync) approximate(PAGE_IS_WPALLOWED);
-    if (!uffds_.async && !uffds_.sync) {
+    if (uffds.async && uffds.sync) approximate(PAGE_IS_WPALLOWED);
+    if (!uffds.async && !uffds.sync) {
       approximate(PAGE_IS_WPALLOWED);  // registered through a uffd held elsewhere
       return false;
     }
-    return uffds_.async > 0;
+    return uffds.async > 0;
+  }
+
+  // Read on first need: only `uw` VMAs and write-protect ask.
+  const UffdCensus& census() {
+    if (!census_done_) {
+      uffds_ = census_uffds(process_.pid(), process_.is_self());
+      census_done_ = true;
+    }
+    return uffds_;
   }
 
   // Returns 0 to continue, kStop, or -errno.
   int walk(std::uint64_t start, std::uint64_t end) {
-    for (const proc::Vma& vma : notes_.vmas) {
-      if (vma.end <= start) continue;
+    for (std::size_t i = first_vma(start); i < notes_.vmas.size(); ++i) {
+      const VmaFacts& vma = notes_.vmas[i];
       if (vma.start >= end) break;
-      bool allowed = wp_allowed(vma);
+      // From maps the VMA is plain anonymous and the request needs no `uw`: never allowed.
+      bool allowed = vma.detailed && wp_allowed(vma);
       if (!allowed) {
         if (check_) return -EPERM;
         if (wp_) continue;
       }
-      if (vma.pfnmap()) continue;
-      VmaScan v{&vma, 0, {}};
+      if (vma.pfnmap) continue;
+      VmaScan v{&vma, i, 0};
       if (allowed) v.categories |= PAGE_IS_WPALLOWED;
-      if (vma.soft_dirty()) v.categories |= PAGE_IS_SOFT_DIRTY;
+      if (vma.soft_dirty) v.categories |= PAGE_IS_SOFT_DIRTY;
       std::uint64_t required = args_.category_mask & PAGE_IS_WPALLOWED;
       if (((v.categories ^ args_.category_inverted) & required) != required) continue;
 
       std::uint64_t a = std::max(vma.start, start), b = std::min(vma.end, end);
-      int ret = vma.hugetlb() ? walk_hugetlb(v, a, b) : walk_normal(v, a, b);
+      int ret = vma.hugetlb ? walk_hugetlb(v, a, b) : walk_normal(v, a, b);
       if (ret) return ret;
     }
     return 0;
@@ -238,8 +301,9 @@ class EmulatedWalk {
     approximate(PAGE_IS_SWAPPED);  // migration and hwpoison entries read as 0 (§6.2)
     for (std::uint64_t hp = a & ~(hsize - 1); hp < b; hp += hsize) {
       std::uint64_t x = std::max(hp, a), y = std::min(hp + hsize, b);
-      std::uint64_t e = 0;
-      if (!window_.entry(x, v.vma->end, e)) return -EIO;
+      const std::uint64_t* at = entries(v.index, x);
+      if (!at) return -EIO;
+      std::uint64_t e = *at;
       std::uint64_t c = v.categories | PAGE_IS_HUGE;
       if (e & PM_PRESENT) {
         c |= PAGE_IS_PRESENT;
@@ -277,20 +341,31 @@ class EmulatedWalk {
 
   // ---- everything else: per PMD block ----
   int walk_normal(VmaScan& v, std::uint64_t a, std::uint64_t b) {
-    find_thp_blocks(v);
+    const bool thp_possible = (interest_ & PAGE_IS_HUGE) && v.vma->pmd_mapped != 0;
+    if (thp_possible) start_thp_count(v);
     const std::uint64_t pmd = window_.pmd();
     for (std::uint64_t blk = a & ~(pmd - 1); blk < b; blk += pmd) {
       std::uint64_t x = std::max(blk, a), y = std::min(blk + pmd, b);
-      std::uint64_t e0 = 0;
-      if (!window_.entry(x, v.vma->end, e0)) return -EIO;
-      bool thp = std::binary_search(v.thp_blocks.begin(), v.thp_blocks.end(), blk);
-      bool huge_zero = is_huge_zero_block(v, blk);
+      const std::uint64_t* block = entries(v.index, blk);
+      if (!block) return -EIO;
+      const std::uint64_t* first = block + (x - blk) / page_;
+      bool whole = blk >= v.vma->start && blk + pmd <= v.vma->end;
+      bool huge_zero = whole && is_huge_zero_block(v, block[0]);
+      bool thp = false;
+      if (thp_possible && whole) {
+        BlockShape shape = shape_of(block);
+        bool candidate = shape.agreeing && !huge_zero;
+        count_thp(v, blk, candidate);
+        // With PFNs, a PMD-mapped THP also has 512 contiguous, aligned PFNs (§6.2);
+        // when the counters agree with the candidates, every candidate has them.
+        thp = candidate && (!pfns_visible(block[0]) || shape.contiguous);
+      }
       if (thp || huge_zero) {
-        int ret = walk_thp(v, e0, x, y, huge_zero);
+        int ret = walk_thp(v, *first, x, y, huge_zero);
         if (ret) return ret;
         continue;
       }
-      int ret = walk_ptes(v, x, y);
+      int ret = walk_ptes(v, blk, block, x, y);
       if (ret) return ret;
     }
     return 0;
@@ -327,7 +402,7 @@ class EmulatedWalk {
 
   // `table` says whether the PMD block holding the page has a PTE table (a non-empty entry
   // somewhere in it); computed once per block by the caller.
-  std::uint64_t classify_pte(const VmaScan& v, std::uint64_t e, bool table) {
+  std::uint64_t classify_pte(const VmaScan& v, std::uint64_t e, bool table, std::uint64_t addr) {
     std::uint64_t c = v.categories;
     if (e & PM_SOFT_DIRTY) c |= PAGE_IS_SOFT_DIRTY;
     if (e & PM_PRESENT) {
@@ -343,10 +418,10 @@ class EmulatedWalk {
       } else if (e & PM_FILE) {
         c |= PAGE_IS_FILE;
       }
-    } else if (v.vma->uffd_wp()) {
-      c |= PAGE_IS_WRITTEN;  // pte_none and PMD holes in uffd-wp VMAs (July 2026 fixes)
     } else if (table) {
       c |= PAGE_IS_WRITTEN;  // pte_none in an existing PTE table
+    } else if (hole_in_uffd_wp(*v.vma, addr)) {
+      c |= PAGE_IS_WRITTEN;  // PMD holes in uffd-wp VMAs (July 2026 fixes)
     } else {
       // A PTE table emptied by MADV_DONTNEED (even of every page, leaving no Rss) would
       // read WRITTEN; pagemap cannot show it (§6.5).
@@ -360,21 +435,34 @@ class EmulatedWalk {
     if (pfns_visible(e) && zero_.zero_pfn) return zero_.is_zero(e & PM_PFN_MASK);
     // Without PFNs: a present, non-file page not exclusively mapped in private anonymous
     // memory is the zero page, or a KSM / COW-shared page: a heuristic (§6.2).
-    if (!v.vma->private_anonymous() || (e & PM_MMAP_EXCLUSIVE)) return false;
+    if (!v.vma->private_anonymous || (e & PM_MMAP_EXCLUSIVE)) return false;
     approximate(PAGE_IS_PFNZERO);
     return true;
   }
 
-  int walk_ptes(VmaScan& v, std::uint64_t x, std::uint64_t y) {
+  // Whether the PMD block has a PTE table: some entry is more than VM_SOFTDIRTY's bit 55
+  // (exclusivity never comes alone). Remembered for the VMAs sharing the block.
+  bool has_table(std::uint64_t blk, const std::uint64_t* block) {
+    if (blk == table_blk_ && table_known_) return table_;
+    const std::size_t n = static_cast<std::size_t>(window_.pmd() / page_);
+    std::uint64_t any = 0;
+    for (std::size_t i = 0; i < n; ++i) any |= block[i];
+    table_ = (any & ~PM_SOFT_DIRTY & ~PM_MMAP_EXCLUSIVE) != 0;
+    table_blk_ = blk;
+    table_known_ = true;
+    return table_;
+  }
+
+  int walk_ptes(VmaScan& v, std::uint64_t blk, const std::uint64_t* block, std::uint64_t x,
+                std::uint64_t y) {
     const bool exclusive_wp = wp_ && !out_.has_buffer();
-    std::uint64_t first = 0;
-    if (!window_.entry(x, v.vma->end, first)) return -EIO;
-    const bool table = window_.block_populated(x);
-    std::uint64_t run_start = x, run_c = 0;
-    bool have_run = false;
+    const bool table = has_table(blk, block);
+    const std::uint64_t* e = block + (x - blk) / page_;
+    const std::size_t n = static_cast<std::size_t>((y - x) / page_);
+    std::uint64_t run_start = x;
+    std::uint64_t prev = e[0];
+    std::uint64_t run_c = classify_pte(v, prev, table, x);
     auto flush_run = [&](std::uint64_t run_end) -> int {
-      if (!have_run) return 0;
-      have_run = false;
       if (!interesting(run_c)) return 0;
       std::uint64_t cut = run_end;
       int ret = out_.output(run_c, run_start, &cut);
@@ -383,15 +471,17 @@ class EmulatedWalk {
       }
       return ret;
     };
-    for (std::uint64_t p = x; p < y; p += page_) {
-      std::uint64_t e = 0;
-      if (!window_.entry(p, v.vma->end, e)) return -EIO;
-      std::uint64_t c = classify_pte(v, e, table);
-      if (have_run && c == run_c) continue;
+    for (std::size_t i = 1; i < n; ++i) {
+      // An entry equal to the last one has its categories: runs of holes, or of pages of
+      // one THP split to PTEs minus the PFN, cost a compare each.
+      if (e[i] == prev) continue;
+      prev = e[i];
+      std::uint64_t p = x + i * page_;
+      std::uint64_t c = classify_pte(v, prev, table, p);
+      if (c == run_c) continue;
       if (int ret = flush_run(p)) return ret;
       run_start = p;
       run_c = c;
-      have_run = true;
     }
     if (int ret = flush_run(y)) return ret;
     if (exclusive_wp) {
@@ -399,7 +489,7 @@ class EmulatedWalk {
       // masks (§5.2(1)); a PMD hole is armed when it is interesting.
       if (table) {
         protect(x, y);
-      } else if (interesting(classify_pte(v, 0, false))) {
+      } else if (interesting(classify_pte(v, 0, false, x))) {
         protect(x, y);
       }
     }
@@ -417,56 +507,79 @@ class EmulatedWalk {
   }
 
   // ---- THP detection from the smaps counters (§6.2) ----
-  bool is_huge_zero_block(const VmaScan& v, std::uint64_t blk) {
-    if (!v.vma->private_anonymous() || blk < v.vma->start || blk + window_.pmd() > v.vma->end) {
-      return false;
-    }
-    std::uint64_t e = 0;
-    if (!window_.entry(blk, v.vma->end, e)) return false;
+  // `e`: the block's first entry; the block lies wholly inside the VMA.
+  bool is_huge_zero_block(const VmaScan& v, std::uint64_t e) {
+    if (!v.vma->private_anonymous) return false;
     if (!(e & PM_PRESENT) || !(e & PM_FILE)) return false;
     if (pfns_visible(e) && zero_.huge_zero_pfn) return zero_.is_zero(e & PM_PFN_MASK);
     return true;  // present + "file" in private anonymous memory: only the huge zero page
   }
 
-  void find_thp_blocks(VmaScan& v) {
-    if (!(interest_ & PAGE_IS_HUGE) || v.vma->pmd_mapped_bytes() == 0) return;
-    const std::uint64_t pmd = window_.pmd(), per = pmd / page_;
-    std::vector<std::uint64_t> candidates, contiguous;
-    for (std::uint64_t blk = (v.vma->start + pmd - 1) & ~(pmd - 1); blk + pmd <= v.vma->end;
-         blk += pmd) {
-      bool all_present = true, pfn_run = true;
-      std::uint64_t first_pfn = 0, first_flags = 0;
-      for (std::uint64_t i = 0; i < per; ++i) {
-        std::uint64_t e = 0;
-        if (!window_.entry(blk + i * page_, v.vma->end, e) || !(e & PM_PRESENT)) {
-          all_present = false;
-          break;
-        }
-        // One PMD maps the whole block, so pagemap gives every page the same flags (only
-        // exclusivity is per page): a block whose entries differ is PTE-mapped.
-        std::uint64_t flags = e & ~PM_PFN_MASK & ~PM_MMAP_EXCLUSIVE;
-        if (i == 0) first_flags = flags;
-        if (flags != first_flags) {
-          all_present = false;
-          break;
-        }
-        std::uint64_t pfn = e & PM_PFN_MASK;
-        if (i == 0) first_pfn = pfn;
-        if (pfn != first_pfn + i) pfn_run = false;
-      }
-      if (!all_present || is_huge_zero_block(v, blk)) continue;
-      candidates.push_back(blk);
-      if (pfns_visible(first_pfn ? PM_PRESENT | first_pfn : 0) && pfn_run && first_pfn % per == 0) {
-        contiguous.push_back(blk);
-      }
+  struct BlockShape {
+    bool agreeing = false;    // all present with the same flags: one PMD could map it
+    bool contiguous = false;  // and 512 contiguous PFNs, starting aligned
+  };
+
+  BlockShape shape_of(const std::uint64_t* block) {
+    const std::uint64_t per = window_.pmd() / page_;
+    BlockShape s;
+    const std::uint64_t first = block[0];
+    if (!(first & PM_PRESENT)) return s;
+    // One PMD maps the whole block, so pagemap gives every page the same flags (only
+    // exclusivity is per page): a block whose entries differ is PTE-mapped.
+    const std::uint64_t flags = first & ~PM_PFN_MASK & ~PM_MMAP_EXCLUSIVE;
+    const std::uint64_t first_pfn = first & PM_PFN_MASK;
+    bool pfn_run = true;
+    for (std::uint64_t i = 0; i < per; ++i) {
+      std::uint64_t e = block[i];
+      if ((e & ~PM_PFN_MASK & ~PM_MMAP_EXCLUSIVE) != flags) return s;
+      if ((e & PM_PFN_MASK) != first_pfn + i) pfn_run = false;
     }
-    std::uint64_t want = v.vma->pmd_mapped_bytes() / pmd;
-    if (candidates.size() == want) {
-      v.thp_blocks = std::move(candidates);  // exact: every full block is PMD-mapped
+    s.agreeing = true;
+    s.contiguous = first_pfn != 0 && pfn_run && first_pfn % per == 0;
+    return s;
+  }
+
+  // The counters say how many of the VMA's whole blocks are PMD-mapped; when that is not
+  // the number of candidate blocks, HUGE is approximate (§6.2). The candidates are
+  // counted as the walk passes them and the rest of the VMA when the call ends, so a
+  // block is read once; once HUGE is flagged there is nothing left to learn.
+  void start_thp_count(const VmaScan& v) {
+    if (thp_.active && thp_.index == v.index) return;
+    finish_thp_count();
+    thp_ = ThpCount{};
+    thp_.active = !(notes_.approximate.bits() & PAGE_IS_HUGE);
+    thp_.index = v.index;
+  }
+
+  void count_thp(const VmaScan& v, std::uint64_t blk, bool candidate) {
+    if (!thp_.active || thp_.index != v.index) return;
+    if (thp_.hi == thp_.lo) thp_.lo = thp_.hi = blk;
+    if (blk >= thp_.lo && blk < thp_.hi) return;  // a restart walks its block again
+    if (blk != thp_.hi) {
+      thp_.broken = true;  // cannot happen (blocks come in order); recount all
       return;
     }
-    approximate(PAGE_IS_HUGE);
-    v.thp_blocks = pfns_visible_ == 1 ? std::move(contiguous) : std::move(candidates);
+    thp_.hi += window_.pmd();
+    if (candidate) ++thp_.candidates;
+  }
+
+  void finish_thp_count() {
+    if (!thp_.active) return;
+    thp_.active = false;
+    if (notes_.approximate.bits() & PAGE_IS_HUGE) return;
+    const VmaFacts& vma = notes_.vmas[thp_.index];
+    const std::uint64_t pmd = window_.pmd();
+    if (thp_.broken) thp_.lo = thp_.hi = thp_.candidates = 0;
+    VmaScan v{&vma, thp_.index, 0};
+    std::uint64_t candidates = thp_.candidates;
+    for (std::uint64_t blk = (vma.start + pmd - 1) & ~(pmd - 1); blk + pmd <= vma.end; blk += pmd) {
+      if (blk >= thp_.lo && blk < thp_.hi) continue;
+      const std::uint64_t* block = entries(thp_.index, blk);
+      if (!block) continue;  // unreadable: no candidate
+      if (shape_of(block).agreeing && !is_huge_zero_block(v, block[0])) ++candidates;
+    }
+    if (candidates != vma.pmd_mapped / pmd) approximate(PAGE_IS_HUGE);
   }
 
   // ---- write-protect (§5.2) ----
@@ -480,10 +593,12 @@ class EmulatedWalk {
 
   // Applies the collected protections through the uffd each range is registered with.
   int apply_write_protect() {
+    if (protect_.empty()) return 0;
+    const UffdCensus& uffds = census();
     for (auto [start, end] : protect_) {
       bool done = false;
       int last_err = EOPNOTSUPP;
-      for (int fd : uffds_.own_fds) {
+      for (int fd : uffds.own_fds) {
         uffdio_writeprotect wp{};
         wp.range.start = start;
         wp.range.len = end - start;
@@ -503,6 +618,14 @@ class EmulatedWalk {
     return 0;
   }
 
+  struct ThpCount {
+    bool active = false;
+    bool broken = false;
+    std::size_t index = 0;
+    std::uint64_t lo = 0, hi = 0;  // the blocks counted, contiguous
+    std::uint64_t candidates = 0;
+  };
+
   const Process& process_;
   RawScanArgs& args_;
   std::uint64_t page_;
@@ -511,9 +634,14 @@ class EmulatedWalk {
   const ZeroPages& zero_;
   OutputBuilder out_;
   std::uint64_t interest_ = 0;
+  std::uint64_t end_ = 0;
   bool wp_ = false, check_ = false;
   int pfns_visible_ = -1;  // unknown until a present entry is seen
+  bool census_done_ = false;
   UffdCensus uffds_;
+  std::uint64_t table_blk_ = 0;
+  bool table_known_ = false, table_ = false;
+  ThpCount thp_;
   std::vector<std::pair<std::uint64_t, std::uint64_t>> protect_;
 };
 

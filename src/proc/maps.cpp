@@ -1,6 +1,9 @@
 // Parsing /proc/PID/maps and /proc/PID/smaps into VMAs.
 #include "proc/maps.hpp"
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <cerrno>
 #include <cinttypes>
 #include <cstdio>
@@ -33,7 +36,9 @@ bool is_header(std::string_view line) {
   return first.find('-') != std::string_view::npos && first.find(':') == std::string_view::npos;
 }
 
-bool parse_header(std::string_view line, Vma& vma) {
+// The general parser, for any line is_header() accepts: the sscanf formats define what a
+// header is.
+bool parse_header_slow(std::string_view line, Vma& vma) {
   std::string copy(line);
   unsigned long long start = 0, end = 0, offset = 0, inode = 0;
   char perms[8] = {};
@@ -51,6 +56,82 @@ bool parse_header(std::string_view line, Vma& vma) {
     while (!vma.path.empty() && vma.path.back() == ' ') vma.path.pop_back();
   }
   return true;
+}
+
+// A field of 1 to `max_digits` digits in `base` (16 or 10) ending at `stop`; advances `at`.
+bool take_number(std::string_view line, std::size_t& at, int base, std::size_t max_digits,
+                 char stop, std::uint64_t& value) {
+  std::size_t digits = 0;
+  value = 0;
+  for (; at < line.size() && line[at] != stop; ++at, ++digits) {
+    char c = line[at];
+    unsigned d;
+    if (c >= '0' && c <= '9') {
+      d = static_cast<unsigned>(c - '0');
+    } else if (base == 16 && c >= 'a' && c <= 'f') {
+      d = static_cast<unsigned>(c - 'a' + 10);
+    } else {
+      return false;
+    }
+    value = value * static_cast<unsigned>(base) + d;
+  }
+  if (digits == 0 || digits > max_digits) return false;
+  if (stop != '\0') {
+    if (at >= line.size()) return false;
+    ++at;  // the separator
+  }
+  return true;
+}
+
+// The kernel's own format ("%08lx-%08lx %c%c%c%c %08llx %02x:%02x %lu " then the path),
+// parsed without copying the line: scanning thousands of VMAs per emulated scan must
+// cost less than the pagemap reads. Returns false for anything else, which then goes
+// through parse_header_slow(); for the lines it accepts both give the same VMA.
+bool parse_header_fast(std::string_view line, Vma& vma) {
+  std::size_t at = 0;
+  std::uint64_t start = 0, end = 0, offset = 0, major = 0, minor = 0, inode = 0;
+  if (!take_number(line, at, 16, 16, '-', start) || !take_number(line, at, 16, 16, ' ', end)) {
+    return false;
+  }
+  std::size_t perms_at = at;
+  while (at < line.size() && line[at] != ' ') {
+    char c = line[at];
+    if (c == '\0' || c == '\t' || c == '\r' || c == '\v' || c == '\f') return false;
+    ++at;
+  }
+  std::size_t perms_len = at - perms_at;
+  if (perms_len == 0 || perms_len > 7 || at >= line.size()) return false;
+  ++at;
+  if (!take_number(line, at, 16, 16, ' ', offset) || !take_number(line, at, 16, 8, ':', major) ||
+      !take_number(line, at, 16, 8, ' ', minor)) {
+    return false;
+  }
+  // The inode ends the line or is followed by spaces and the path.
+  std::size_t inode_at = at;
+  while (at < line.size() && line[at] >= '0' && line[at] <= '9') ++at;
+  if (at == inode_at || at - inode_at > 19) return false;
+  if (at < line.size() && line[at] != ' ') return false;
+  std::size_t inode_end = at;
+  if (!take_number(line.substr(0, inode_end), inode_at, 10, 19, '\0', inode)) return false;
+  while (at < line.size() && line[at] == ' ') ++at;
+  // sscanf's " %n" would skip other white space too.
+  if (at < line.size() &&
+      (line[at] == '\t' || line[at] == '\r' || line[at] == '\v' || line[at] == '\f')) {
+    return false;
+  }
+  vma.start = start;
+  vma.end = end;
+  vma.perms.assign(line.substr(perms_at, perms_len));
+  vma.offset = offset;
+  vma.inode = inode;
+  std::string_view path = line.substr(at);
+  while (!path.empty() && path.back() == ' ') path.remove_suffix(1);
+  vma.path.assign(path);
+  return true;
+}
+
+bool parse_header(std::string_view line, Vma& vma) {
+  return parse_header_fast(line, vma) || parse_header_slow(line, vma);
 }
 
 // "Name:   1234 kB" -> bytes.
@@ -76,6 +157,7 @@ void parse_detail(std::string_view line, Vma& vma) {
     vma.file_pmd_mapped = kb_value(line);
   } else if (starts("VmFlags:")) {
     std::string_view rest = line.substr(8);
+    vma.vm_flags.reserve(24);
     while (!rest.empty()) {
       std::size_t b = rest.find_first_not_of(' ');
       if (b == std::string_view::npos) break;
@@ -117,19 +199,84 @@ Result<std::vector<Vma>> parse_maps(std::string_view text) {
   return vmas;
 }
 
-Result<std::vector<Vma>> read_vmas(pid_t pid, bool with_details) {
-  std::string path = (pid ? "/proc/" + std::to_string(pid) : std::string("/proc/self")) +
-                     (with_details ? "/smaps" : "/maps");
-  auto text = read_text_file(path);
-  if (!text) {
-    int err = text.error().errno_value();
-    if (err == ENOENT || err == ESRCH) {
-      return Error(ESRCH, ErrorKind::no_such_process,
-                   "read " + path + ": no process with pid " + std::to_string(pid));
-    }
-    return text.error();
+namespace {
+
+std::string vmas_path(pid_t pid, bool with_details) {
+  return (pid ? "/proc/" + std::to_string(pid) : std::string("/proc/self")) +
+         (with_details ? "/smaps" : "/maps");
+}
+
+Error read_error(const Error& error, const std::string& path, pid_t pid) {
+  int err = error.errno_value();
+  if (err == ENOENT || err == ESRCH) {
+    return Error(ESRCH, ErrorKind::no_such_process,
+                 "read " + path + ": no process with pid " + std::to_string(pid));
   }
+  return error;
+}
+
+// The start address of a header line, or false if `line` is not one.
+bool header_start(std::string_view line, std::uint64_t& start) {
+  if (!is_header(line)) return false;
+  std::size_t at = 0;
+  return take_number(line, at, 16, 16, '-', start);
+}
+
+}  // namespace
+
+Result<std::vector<Vma>> read_vmas(pid_t pid, bool with_details) {
+  std::string path = vmas_path(pid, with_details);
+  auto text = read_text_file(path);
+  if (!text) return read_error(text.error(), path, pid);
   return parse_maps(*text);
+}
+
+Result<std::vector<Vma>> read_vmas_below(pid_t pid, bool with_details, std::uint64_t end) {
+  std::string path = vmas_path(pid, with_details);
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return read_error(Error::from_errno(errno, "open " + path), path, pid);
+  std::string text;
+  std::size_t scanned = 0;  // complete lines before this offset have been looked at
+  std::size_t cut = std::string::npos;
+  bool last_needed = false;  // the current record's VMA reaches `end`
+  char buf[16384];
+  while (cut == std::string::npos) {
+    ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      Error error = Error::from_errno(errno, "read " + path);
+      ::close(fd);
+      return read_error(error, path, pid);
+    }
+    if (n == 0) break;
+    text.append(buf, static_cast<std::size_t>(n));
+    // Stop at the end of the record of the VMA reaching `end` (its header in maps, its
+    // last line, VmFlags, in smaps), or else at the first VMA starting at or above it:
+    // the kernel formats records as they are read, so for smaps this spares it the
+    // page-table walks of all later VMAs but the few formatted ahead in the same read.
+    for (std::size_t nl; (nl = text.find('\n', scanned)) != std::string::npos; scanned = nl + 1) {
+      std::string_view line(text.data() + scanned, nl - scanned);
+      std::uint64_t start = 0, vma_end = 0;
+      if (header_start(line, start)) {
+        if (start >= end) {
+          cut = scanned;
+          break;
+        }
+        std::size_t at = line.find('-') + 1;
+        last_needed = take_number(line, at, 16, 16, ' ', vma_end) && vma_end >= end;
+        if (last_needed && !with_details) {
+          cut = nl + 1;
+          break;
+        }
+      } else if (last_needed && line.rfind("VmFlags:", 0) == 0) {
+        cut = nl + 1;
+        break;
+      }
+    }
+  }
+  ::close(fd);
+  if (cut != std::string::npos) text.resize(cut);
+  return parse_maps(text);
 }
 
 }  // namespace pagescan::proc

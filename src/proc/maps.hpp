@@ -54,4 +54,9 @@ Result<std::vector<Vma>> parse_maps(std::string_view text);
 // Reads /proc/PID/smaps (or maps when `with_details` is false) of `pid` (0: self).
 Result<std::vector<Vma>> read_vmas(pid_t pid, bool with_details);
 
+// The same, but only the VMAs that start below `end`: the file is read no further than
+// the first record of a VMA at or above it, so the kernel never formats (for smaps: never
+// walks the page tables of) the VMAs past the range a scan needs.
+Result<std::vector<Vma>> read_vmas_below(pid_t pid, bool with_details, std::uint64_t end);
+
 }  // namespace pagescan::proc

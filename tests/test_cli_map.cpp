@@ -25,6 +25,7 @@
 #include "pagescan/memory_map.hpp"
 #include "pagescan/scan.hpp"
 #include "support/child_process.hpp"
+#include "support/cli_process_tree.hpp"
 #include "support/cli_runner.hpp"
 #include "support/memory.hpp"
 
@@ -37,6 +38,7 @@ namespace {
 constexpr int kMadvGuardInstall = 102;  // Linux 6.13
 const char* kPython = "/usr/bin/python3";
 const char* kChromium = "/usr/bin/chromium";
+const char* kTimeout = "/usr/bin/timeout";
 
 // The counted categories, in the CLI's column order.
 const std::vector<std::string> kColumns = {"present", "swapped", "pfnzero", "huge",
@@ -693,19 +695,40 @@ TEST_F(CliMap, ThousandVmasOfTenGibGiveAWellFormedSvgUnderFiveMegabytes) {
 }
 
 // Headless Chromium renders the SVG; the screenshot must show the legend's colours.
+//
+// Chromium runs under coreutils' timeout, which puts it in a process group of its own
+// and kills the whole group (zygote, renderer and GPU helpers too) if it hangs; as a
+// subreaper this test then sees, and kills, any helper that outlived it. The profile,
+// cache and HOME are a temporary directory removed afterwards.
 TEST_F(CliMap, SvgRendersInHeadlessChromium) {
   if (::access(kChromium, X_OK) != 0) {
     GTEST_SKIP() << kChromium << " is not installed (Debian package 'chromium'; "
                  << "scripts/bootstrap installs it for this test)";
   }
+  if (::access(kTimeout, X_OK) != 0) GTEST_SKIP() << kTimeout << " (coreutils) is missing";
   std::string dir = temp_dir();
+  ASSERT_FALSE(dir.empty());
   const std::string svg = dir + "/map.svg", png = dir + "/map.png";
   CliRun run = run_cli({"map", pid(), "--svg", svg});
   ASSERT_EQ(run.exit_code, 0) << run.describe();
-  CliRun shot = run_program(kChromium,
-                            {"--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
-                             "--window-size=1300,600", "--screenshot=" + png, "file://" + svg},
-                            {"HOME=" + dir});
+  const int width = 1300, height = 600;
+  CliRun shot;
+  std::vector<pid_t> left;
+  {
+    LeftoverCatcher catcher;
+    shot = run_program(
+        kTimeout,
+        {"--kill-after=5", "60", kChromium, "--headless", "--no-sandbox", "--disable-gpu",
+         "--hide-scrollbars", "--no-first-run", "--no-default-browser-check",
+         "--disable-extensions", "--user-data-dir=" + dir + "/profile",
+         "--window-size=" + std::to_string(width) + "," + std::to_string(height),
+         "--screenshot=" + png, "file://" + svg},
+        {"HOME=" + dir, "XDG_CONFIG_HOME=" + dir + "/config", "XDG_CACHE_HOME=" + dir + "/cache"},
+        90);
+    left = catcher.leftovers(5.0);  // helpers shutting down get a moment; then killed
+  }
+  EXPECT_TRUE(left.empty()) << left.size() << " chromium process(es) outlived it (killed)";
+  ASSERT_FALSE(shot.timed_out) << shot.describe();
   ASSERT_TRUE(file_exists(png)) << shot.describe();
   // Decode the PNG (python3's zlib; no imaging library needed) and collect its colours.
   static const char* kScript = R"py(
@@ -747,6 +770,8 @@ print(json.dumps({'width': w, 'height': h, 'colours': sorted(colours)}))
   CliRun decoded = run_program(kPython, {"-c", kScript, png});
   ASSERT_EQ(decoded.exit_code, 0) << decoded.describe();
   json png_info = json::parse(decoded.out);
+  EXPECT_EQ(png_info["width"], width);
+  EXPECT_EQ(png_info["height"], height);
   EXPECT_GT(png_info["colours"].size(), 4u) << "a blank screenshot";
   for (const char* legend_colour : {"#43a047", "#fb8c00", "#4fc3f7", "#d32f2f"}) {
     EXPECT_NE(std::find(png_info["colours"].begin(), png_info["colours"].end(), legend_colour),

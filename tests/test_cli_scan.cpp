@@ -1,4 +1,4 @@
-// pagescan scan (and --version, --help, demo) run as a real binary: its JSON against the
+// pagescan scan (and --version, --help) run as a real binary: its JSON against the
 // library's own answer, CSV against JSON, and every usage error's message and exit code.
 #include <gtest/gtest.h>
 #include <sys/mman.h>
@@ -208,16 +208,4 @@ TEST(CliUsage, VersionAndHelp) {
   EXPECT_EQ(help.exit_code, 0);
   EXPECT_NE(help.out.find("Examples:"), std::string::npos);
   EXPECT_NE(help.out.find("--all-of"), std::string::npos);
-}
-
-TEST(CliDemo, RunsAndShowsEachPartOfTheLayout) {
-  if (!features().pagemap_scan) GTEST_SKIP() << "kernel lacks PAGEMAP_SCAN";
-  CliRun run = run_cli({"demo"});
-  ASSERT_EQ(run.exit_code, 0) << run.err;
-  EXPECT_NE(run.out.find("written anonymous pages"), std::string::npos);
-  EXPECT_NE(run.out.find("pfnzero"), std::string::npos);
-  if (features().thp_mode == "madvise" || features().thp_mode == "always") {
-    EXPECT_NE(run.out.find("present,huge"), std::string::npos) << run.out;
-  }
-  if (features().guard_regions) EXPECT_NE(run.out.find("guard"), std::string::npos);
 }

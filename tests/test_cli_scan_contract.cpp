@@ -1,21 +1,17 @@
-// The pagescan binary's contract for `scan`, `demo`, `--version` and `--help`, run as a user runs
-// them.
+// The pagescan binary's contract for `scan`, `--version` and `--help`, run as a user runs them
+// (`demo` is in test_cli_demo.cpp).
 //
 // Each test runs the built binary (PAGESCAN_CLI_PATH) on a child process with a known
 // layout and checks what it prints against the library's own scan() of the same child
 // for the same request: the CLI must add formatting, never change the answer. Usage
 // errors must exit 2 with one stderr line naming the bad value; runtime errors exit 1.
-#include <dirent.h>
 #include <gtest/gtest.h>
 #include <sys/mman.h>
-#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
-#include <cctype>
 #include <cstdint>
-#include <fstream>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <regex>
@@ -432,64 +428,6 @@ TEST(CliHelp, HelpExitsZeroAndListsCommandsAndOptions) {
   for (const char* option : {"--range", "--all-of", "--any-of", "--return", "--max-pages",
                              "--write-protect", "--check-wp-async", "--format", "--json"}) {
     EXPECT_NE(scan_help.out.find(option), std::string::npos) << option << "\n" << scan_help.out;
-  }
-}
-
-// The pids whose parent is `parent`, zombies included.
-std::vector<pid_t> children_of(pid_t parent) {
-  std::vector<pid_t> children;
-  DIR* proc = ::opendir("/proc");
-  if (!proc) return children;
-  while (dirent* entry = ::readdir(proc)) {
-    if (!std::isdigit(static_cast<unsigned char>(entry->d_name[0]))) continue;
-    std::ifstream stat(std::string("/proc/") + entry->d_name + "/stat");
-    std::string text;
-    std::getline(stat, text);
-    std::size_t close = text.rfind(')');  // the command name may hold spaces and ')'
-    if (close == std::string::npos) continue;
-    std::istringstream rest(text.substr(close + 2));
-    char state;
-    long ppid = 0;
-    rest >> state >> ppid;
-    if (ppid == parent) children.push_back(std::stoi(entry->d_name));
-  }
-  ::closedir(proc);
-  return children;
-}
-
-TEST(CliDemo, RunsWithoutArgumentsPrintsTablesAndLeavesNoProcess) {
-  // As a subreaper we inherit anything the demo leaves behind, so a leak is visible.
-  ASSERT_EQ(::prctl(PR_SET_CHILD_SUBREAPER, 1), 0);
-  std::vector<pid_t> before = children_of(::getpid());
-  CliRun run = run_cli({"demo"});
-  std::vector<pid_t> after = children_of(::getpid());
-  for (pid_t p : after) {
-    if (std::find(before.begin(), before.end(), p) == before.end()) {
-      ADD_FAILURE() << "the demo left process " << p << " behind";
-      ::kill(p, SIGKILL);
-      ::waitpid(p, nullptr, 0);
-    }
-  }
-  ::prctl(PR_SET_CHILD_SUBREAPER, 0);
-
-  ASSERT_EQ(run.exit_code, 0) << run.describe();
-  EXPECT_EQ(run.err, "") << run.describe();
-  int headers = 0, rows = 0, totals = 0;
-  for (const std::string& line : run.out_lines()) {
-    if (line.rfind("START", 0) == 0) ++headers;
-    if (line.rfind("0x", 0) == 0) ++rows;
-    if (line.rfind("total", 0) == 0) ++totals;
-  }
-  // Written, zero-page and file parts are always built; THP and guard when available.
-  EXPECT_GE(totals, 3) << run.out;
-  EXPECT_EQ(headers, totals) << run.out;
-  EXPECT_GE(rows, totals) << run.out;
-  // The parts' defining categories show up in the tables.
-  for (const char* category : {"written", "present", "pfnzero", "file"}) {
-    EXPECT_NE(run.out.find(category), std::string::npos) << category << "\n" << run.out;
-  }
-  if (features().guard_regions && default_return().contains(Category::guard)) {
-    EXPECT_NE(run.out.find("guard"), std::string::npos) << run.out;
   }
 }
 

@@ -1,54 +1,105 @@
-// `pagescan demo`: starts a workload with a known layout and shows what pagescan sees.
+// `pagescan demo`: starts a workload with a known layout and shows what pagescan sees:
+// the features, `map --heat` of the workload's parts, and a write-tracking round.
 #include <fmt/core.h>
 
+#include <memory>
+
 #include "commands.hpp"
+#include "demo_hugetlb.hpp"
+#include "demo_report.hpp"
 #include "demo_workload.hpp"
+#include "options.hpp"
 #include "output.hpp"
-#include "pagescan/features.hpp"
-#include "scan_report.hpp"
+#include "pagescan/process.hpp"
 
 namespace pagescan::cli {
 
 namespace {
 
-void print_features_summary(const Features& f) {
-  fmt::print("kernel {}: PAGEMAP_SCAN {}", f.kernel_release, f.pagemap_scan ? "yes" : "no");
-  if (f.pagemap_scan) fmt::print(" (categories: {})", to_string(f.scan_categories));
-  fmt::print("; userfaultfd async write-protect {}; THP {}; guard regions {}\n",
-             f.uffd_wp_async ? "yes" : "no", f.thp_mode.empty() ? "absent" : f.thp_mode,
-             f.guard_regions ? "yes" : "no");
-}
+const std::vector<std::string> kFormats = {"table", "json"};
 
-int run_demo() {
+struct DemoOptions {
+  FormatOption format;
+  std::string backend = "auto";
+  bool ascii = false;
+};
+
+int run_demo(const DemoOptions& o) {
+  auto format = resolve_format(o.format, kFormats);
+  if (!format.value) return report_usage(*format.error);
+  auto backend = resolve_backend(o.backend);
+  if (!backend.value) return report_usage(*backend.error);
+  const bool json = *format.value == "json";
+  const bool colour = !json && use_colour();
+
+  // Probed before anything changes: the features shown are the machine's own.
   const Features& f = features();
-  fmt::print("pagescan demo: a child process with a known memory layout, scanned from here.\n");
-  print_features_summary(f);
-  auto workload = DemoWorkload::start();
+  if (!json) {
+    render_demo_intro(f, colour, stdout);
+    std::fflush(stdout);  // before the fork: the child must not inherit buffered output
+  }
+
+  DemoPlan plan = plan_demo();
+  HugetlbLease lease(f.hugetlb_page_size);
+  plan.hugetlb = lease.available();
+  plan.hugetlb_why = lease.why_not();
+  auto workload = DemoWorkload::start(plan);
+  lease.restore();  // the workload holds its page now (or never will)
   if (!workload) return report_error(workload.error());
+
   auto process = Process::attach(workload->pid());
   if (!process) return report_error(process.error());
-  fmt::print("workload: pid {}\n", workload->pid());
+  MapOptions options;
+  options.counted = countable_categories(*backend.value);
+  options.heat_category = Category::present;
+  DemoReport report;
+  options.heat_bins = report.heat_width;
+  options.scan.backend = *backend.value;
+  auto map = build_map_report(*process, options);
+  if (!map) return report_error(map.error());
 
-  Categories returning = f.pagemap_scan ? f.scan_categories : Categories::all_known();
-  for (const DemoPart& part : workload->parts()) {
-    fmt::print("\n== {} — expect: {}\n", part.name, part.explanation);
-    auto request = ScanRequest::over(part.start, part.end).returning(returning);
-    auto result = scan(*process, request);
-    if (!result) return report_error(result.error());
-    render_table(ScanReport{workload->pid(), f.page_size, part.start, part.end, std::move(*result)},
-                 stdout);
+  report.features = &f;
+  report.pid = workload->pid();
+  report.parts = workload->parts();
+  report.view = demo_view(*map, report.parts);
+  report.findings = demo_findings(*map, report.parts);
+  // After the map, so the map shows round 1's writes before collect() re-arms them.
+  if (auto tracking = workload->track()) {
+    report.tracking = std::move(*tracking);
+  } else {
+    report.tracking_why = tracking.error().message();
   }
-  fmt::print("\nTry: pagescan scan self --json | head, or pagescan scan <pid> --all-of present\n");
+
+  if (json) {
+    fmt::print("{}\n", render_demo_json(report).dump(
+                           2, ' ', false, nlohmann::ordered_json::error_handler_t::replace));
+  } else {
+    render_demo_text(report, TableStyle{colour, true, o.ascii, report.heat_width}, stdout);
+  }
   return kExitOk;
 }
 
 }  // namespace
 
 Command add_demo_command(CLI::App& app) {
+  auto o = std::make_shared<DemoOptions>();
   CLI::App* sub = app.add_subcommand(
       "demo", "Start a workload with a known memory layout and show what pagescan sees in it");
-  sub->footer("Example:\n  pagescan demo");
-  return Command{sub, [] { return run_demo(); }};
+  sub->footer(
+      "Examples:\n"
+      "  pagescan demo\n"
+      "  pagescan demo --ascii            # heat strips without Unicode blocks\n"
+      "  pagescan demo --json | jq '.tracking.rounds'\n"
+      "The workload is a child process with written, zero-page, untouched, THP, hugetlb,\n"
+      "file-backed, swapped and guard pages and a write-tracked region, each in a VMA of its\n"
+      "own. A part this machine cannot show says why ('not available: ...'). For the\n"
+      "hugetlb page the demo raises vm.nr_hugepages from 0 to 1 and puts it back at once;\n"
+      "it never adds swap. The child is killed before the demo exits.");
+  add_version_flag(sub);
+  add_format_options(sub, o->format, kFormats);
+  add_backend_option(sub, o->backend);
+  sub->add_flag("--ascii", o->ascii, "heat strips in ASCII instead of Unicode blocks");
+  return Command{sub, [o] { return run_demo(*o); }};
 }
 
 }  // namespace pagescan::cli

@@ -11,6 +11,7 @@
 #include "atomic_file.hpp"
 #include "commands.hpp"
 #include "map_report.hpp"
+#include "options.hpp"
 #include "output.hpp"
 #include "pagescan/features.hpp"
 
@@ -22,9 +23,7 @@ constexpr std::uint32_t kMaxHeatWidth = 1024;
 
 struct MapOptionsText {
   std::string target;
-  std::string format = "table";
-  std::string format_given;  // as typed, to catch --json --format csv
-  bool json = false;
+  FormatOption format;
   std::string min_size;
   std::string only;
   std::string sort = "address";
@@ -35,6 +34,8 @@ struct MapOptionsText {
   std::string svg;
   std::string backend = "auto";
 };
+
+const std::vector<std::string> kFormats = {"table", "json", "csv"};
 
 // "4096", "64K", "2M", "1G", "1T" (also "64k", "64KiB", "64KB"): bytes.
 Parsed<std::uint64_t> parse_size(const std::string& text) {
@@ -118,15 +119,11 @@ MapView make_view(const MapReport& report, std::uint64_t min_size, const std::ve
 int run_map(const MapOptionsText& o) {
   auto target = parse_target(o.target);
   if (!target.value) return report_usage(*target.error);
-  auto backend = parse_backend_choice(o.backend);
-  if (!backend) return report_usage(UsageError{"bad --backend: " + backend.error().message()});
-  if (o.json && !o.format_given.empty() && o.format_given != "json") {
-    return report_usage(UsageError{"--json contradicts --format '" + o.format_given + "'"});
-  }
-  const std::string format = o.json ? "json" : o.format;
-  if (format != "table" && format != "json" && format != "csv") {
-    return report_usage(UsageError{"bad --format '" + format + "': expected table, json or csv"});
-  }
+  auto backend = resolve_backend(o.backend);
+  if (!backend.value) return report_usage(*backend.error);
+  auto format_choice = resolve_format(o.format, kFormats);
+  if (!format_choice.value) return report_usage(*format_choice.error);
+  const std::string& format = *format_choice.value;
   std::uint64_t min_size = 0;
   if (!o.min_size.empty()) {
     auto parsed = parse_size(o.min_size);
@@ -165,20 +162,12 @@ int run_map(const MapOptionsText& o) {
     return report_usage(UsageError{"--heat cannot be shown with --format csv (use table or json)"});
   }
 
-  const Features& f = features();
-  // Count only what this kernel can return: each returned category can cost the kernel a
-  // lookup per page, and one it lacks would push the whole scan to the emulator.
-  Categories supported = f.pagemap_scan && *backend != BackendChoice::emulated
-                             ? f.scan_categories
-                             : Categories::all_known();
   MapOptions options;
-  for (Category c : kMapCategories) {
-    if (supported.contains(c)) options.counted |= c;
-  }
+  options.counted = countable_categories(*backend.value);
   if (heat) options.heat_category = heat_category;
   options.heat_bins = width;
   options.picture = !o.svg.empty();
-  options.scan.backend = *backend;
+  options.scan.backend = *backend.value;
 
   auto process = open_target(*target.value);
   if (!process) return report_error(process.error());
@@ -228,11 +217,9 @@ Command add_map_command(CLI::App& app) {
       "registered for userfaultfd write-protect ('not tracked' elsewhere). SWAPPED counts\n"
       "every non-present entry: swap, migration, guard and uffd-wp markers. Filters and\n"
       "--sort choose the rows; the SVG always shows every VMA in address order.");
-  sub->add_option("target", o->target, "a pid, or 'self'")->required();
-  sub->add_option("--format", o->format, kFormatHelp)->each([o](const std::string& v) {
-    o->format_given = v;
-  });
-  sub->add_flag("--json", o->json, "short for --format json");
+  add_version_flag(sub);
+  sub->add_option("target", o->target, "a pid, or 'self'")->required()->type_name("TARGET");
+  add_format_options(sub, o->format, kFormats);
   sub->add_option("--min-size", o->min_size, "only VMAs at least this large (4096, 64K, 2M, 1G)")
       ->type_name("SIZE");
   sub->add_option("--only", o->only, "only these backings: anon, file, shm, stack, heap, special")
@@ -248,8 +235,7 @@ Command add_map_command(CLI::App& app) {
       ->type_name("N");
   sub->add_option("--svg", o->svg, "also write a picture of the whole address space to FILE")
       ->type_name("FILE");
-  sub->add_option("--backend", o->backend, "auto, kernel or emulated (default: auto)")
-      ->type_name("NAME");
+  add_backend_option(sub, o->backend);
   return Command{sub, [o] { return run_map(*o); }};
 }
 

@@ -5,6 +5,7 @@
 
 #include "args.hpp"
 #include "commands.hpp"
+#include "options.hpp"
 #include "output.hpp"
 #include "pagescan/features.hpp"
 #include "scan_report.hpp"
@@ -22,24 +23,20 @@ struct ScanOptionsText {
   std::string max_pages;
   bool write_protect = false;
   bool check_wp_async = false;
-  std::string format = "table";
-  std::string format_given;  // as typed, to catch --json --format csv
-  bool json = false;
+  FormatOption format;
   std::string backend = "auto";
 };
+
+const std::vector<std::string> kFormats = {"table", "json", "csv"};
 
 int run_scan(const ScanOptionsText& o) {
   auto target = parse_target(o.target);
   if (!target.value) return report_usage(*target.error);
-  auto backend = parse_backend_choice(o.backend);
-  if (!backend) return report_usage(UsageError{"bad --backend: " + backend.error().message()});
-  if (o.json && !o.format_given.empty() && o.format_given != "json") {
-    return report_usage(UsageError{"--json contradicts --format '" + o.format_given + "'"});
-  }
-  std::string format = o.json ? "json" : o.format;
-  if (format != "table" && format != "json" && format != "csv") {
-    return report_usage(UsageError{"bad --format '" + format + "': expected table, json or csv"});
-  }
+  auto backend = resolve_backend(o.backend);
+  if (!backend.value) return report_usage(*backend.error);
+  auto format_choice = resolve_format(o.format, kFormats);
+  if (!format_choice.value) return report_usage(*format_choice.error);
+  const std::string& format = *format_choice.value;
 
   const Features& f = features();
   AddressRange range{0, f.user_address_limit};
@@ -60,7 +57,7 @@ int run_scan(const ScanOptionsText& o) {
     any_of = *parsed;
   }
   // Only what was asked for: returning a category can cost the kernel a lookup per page.
-  Categories supported = f.pagemap_scan && *backend != BackendChoice::emulated
+  Categories supported = f.pagemap_scan && *backend.value != BackendChoice::emulated
                              ? f.scan_categories
                              : Categories::all_known();
   Categories returning = supported;
@@ -82,7 +79,7 @@ int run_scan(const ScanOptionsText& o) {
   auto process = open_target(*target.value);
   if (!process) return report_error(process.error());
   ScanOptions options;
-  options.backend = *backend;
+  options.backend = *backend.value;
   auto result = scan(*process, *request, options);
   if (!result) return report_error(result.error());
 
@@ -97,7 +94,7 @@ int run_scan(const ScanOptionsText& o) {
                  hex(report.result.walk_end));
     }
   } else {
-    render_table(report, stdout);
+    render_table(report, use_colour(), stdout);
   }
   return kExitOk;
 }
@@ -113,23 +110,25 @@ Command add_scan_command(CLI::App& app) {
       "  pagescan scan 1234 --any-of present,swapped --all-of '!pfnzero,!file' --json\n"
       "  pagescan scan 1234 --all-of written --max-pages 100 --format csv\n"
       "Categories: wpallowed written file present swapped pfnzero huge soft-dirty guard;\n"
-      "'!name' inverts a category in --all-of and --any-of.");
-  sub->add_option("target", o->target, "a pid, or 'self'")->required();
-  sub->add_option("--range", o->range, "START-END, hex (0x...) or decimal (default: all)");
-  sub->add_option("--all-of", o->all_of, "every one of these categories (e.g. present,!file)");
-  sub->add_option("--any-of", o->any_of, "at least one of these categories");
+      "'!name' inverts a category in --all-of and --any-of. The table gives sizes in\n"
+      "human units; JSON and CSV give pages and bytes.");
+  add_version_flag(sub);
+  sub->add_option("target", o->target, "a pid, or 'self'")->required()->type_name("TARGET");
+  sub->add_option("--range", o->range, "START-END, hex (0x...) or decimal (default: all)")
+      ->type_name("START-END");
+  sub->add_option("--all-of", o->all_of, "every one of these categories (e.g. present,!file)")
+      ->type_name("LIST");
+  sub->add_option("--any-of", o->any_of, "at least one of these categories")->type_name("LIST");
   sub->add_option("--return", o->returning,
-                  "categories reported per region (default: all the kernel supports)");
-  sub->add_option("--max-pages", o->max_pages, "stop after this many pages");
+                  "categories reported per region (default: all the kernel supports)")
+      ->type_name("LIST");
+  sub->add_option("--max-pages", o->max_pages, "stop after this many pages")->type_name("N");
   sub->add_flag("--write-protect", o->write_protect,
                 "re-arm (uffd write-protect) the written pages reported");
   sub->add_flag("--check-wp-async", o->check_wp_async,
                 "fail if a VMA in range is not async write-protected");
-  sub->add_option("--format", o->format, kFormatHelp)->each([o](const std::string& v) {
-    o->format_given = v;
-  });
-  sub->add_flag("--json", o->json, "short for --format json");
-  sub->add_option("--backend", o->backend, "auto, kernel or emulated (default: auto)");
+  add_format_options(sub, o->format, kFormats);
+  add_backend_option(sub, o->backend);
   return Command{sub, [o] { return run_scan(*o); }};
 }
 

@@ -16,7 +16,4 @@ Command add_features_command(CLI::App& app);
 Command add_demo_command(CLI::App& app);
 Command add_map_command(CLI::App& app);
 
-// Options several commands share, named the same everywhere.
-inline const char* kFormatHelp = "output format: table, json or csv";
-
 }  // namespace pagescan::cli

@@ -1,171 +1,225 @@
-// The demo's child process: written pages, zero pages, untouched pages, a THP, a file
-// mapping and guard pages, each in its own mapping, reported to the parent by a pipe.
+// The demo's child process, seen from the parent: plan it, fork it, read what it built,
+// ask for its write-tracking rounds, and kill and reap it at the end.
 #include "demo_workload.hpp"
 
 #include <fcntl.h>
 #include <signal.h>
-#include <sys/mman.h>
-#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
 
+#include "demo_child.hpp"
+#include "output.hpp"
 #include "pagescan/features.hpp"
 
 namespace pagescan::cli {
 
-namespace {
-
-constexpr int kMadvGuardInstall = 102;  // Linux 6.13
-constexpr std::size_t kPages = 16;
-
-// What the child sends: up to 8 (kind, start, end) triples.
-struct Wire {
-  std::uint64_t count = 0;
-  std::uint64_t kind[8] = {};
-  std::uint64_t start[8] = {};
-  std::uint64_t end[8] = {};
-};
-
-enum Kind : std::uint64_t { kWritten, kZero, kUntouched, kThp, kFile, kGuard };
-
-void add(Wire& w, Kind kind, void* p, std::size_t len) {
-  w.kind[w.count] = kind;
-  w.start[w.count] = reinterpret_cast<std::uint64_t>(p);
-  w.end[w.count] = w.start[w.count] + len;
-  ++w.count;
+std::string_view part_name(PartKind kind) {
+  static constexpr std::string_view kNames[kPartKinds] = {
+      "written", "zero", "untouched", "thp", "hugetlb", "file", "swapped", "guard", "tracked"};
+  return kNames[static_cast<std::size_t>(kind)];
 }
 
-void* map_anon(std::size_t len, int prot) {
-  return ::mmap(nullptr, len, prot, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-}
-
-// Runs in the child: only async-signal-safe calls and no allocation after fork.
-[[noreturn]] void child_main(int report_fd, int control_fd, bool thp, bool guard) {
-  ::prctl(PR_SET_PDEATHSIG, SIGKILL);
-  const std::size_t page = static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
-  Wire w;
-  auto* written = static_cast<char*>(map_anon(kPages * page, PROT_READ | PROT_WRITE));
-  ::madvise(written, kPages * page, MADV_NOHUGEPAGE);
-  for (std::size_t i = 0; i < kPages; ++i) written[i * page] = static_cast<char>(i + 1);
-  add(w, kWritten, written, kPages * page);
-
-  auto* zero = static_cast<char*>(map_anon(kPages * page, PROT_READ));
-  for (std::size_t i = 0; i < kPages; ++i) (void)*static_cast<volatile char*>(zero + i * page);
-  add(w, kZero, zero, kPages * page);
-
-  void* untouched = map_anon(kPages * page, PROT_READ | PROT_WRITE);
-  add(w, kUntouched, untouched, kPages * page);
-
-  if (thp) {
-    const std::size_t huge = 2u << 20;
-    auto* raw = static_cast<char*>(map_anon(2 * huge, PROT_READ | PROT_WRITE));
-    auto* aligned =
-        reinterpret_cast<char*>((reinterpret_cast<std::uintptr_t>(raw) + huge - 1) & ~(huge - 1));
-    ::madvise(aligned, huge, MADV_HUGEPAGE);
-    for (std::size_t off = 0; off < huge; off += page) aligned[off] = 1;
-    add(w, kThp, aligned, huge);
-  }
-
-  int fd = ::open("/proc/self/exe", O_RDONLY | O_CLOEXEC);
-  if (fd >= 0) {
-    auto* file = static_cast<char*>(::mmap(nullptr, kPages * page, PROT_READ, MAP_PRIVATE, fd, 0));
-    ::close(fd);
-    if (file != MAP_FAILED) {
-      for (std::size_t i = 0; i < kPages / 2; ++i)
-        (void)*static_cast<volatile char*>(file + i * page);
-      add(w, kFile, file, kPages * page);
-    }
-  }
-
-  if (guard) {
-    auto* guarded = static_cast<char*>(map_anon(kPages * page, PROT_READ | PROT_WRITE));
-    for (std::size_t i = 0; i < kPages; ++i) guarded[i * page] = 1;
-    ::madvise(guarded + 4 * page, 4 * page, kMadvGuardInstall);
-    add(w, kGuard, guarded, kPages * page);
-  }
-
-  (void)!::write(report_fd, &w, sizeof w);
-  ::close(report_fd);
-  char byte;
-  while (::read(control_fd, &byte, 1) < 0 && errno == EINTR) {
-  }
-  ::_exit(0);
-}
-
-DemoPart describe(Kind kind, std::uint64_t start, std::uint64_t end) {
-  switch (kind) {
-    case kWritten:
-      return {"written anonymous pages",
-              "present, written (outside write tracking every populated page reads as written)",
-              start, end};
-    case kZero:
-      return {"read-only anonymous pages", "present and pfnzero: they map the shared zero page",
-              start, end};
-    case kUntouched:
-      return {"untouched anonymous pages",
-              "nothing present; 'written' here only means not write-protected", start, end};
-    case kThp:
-      return {"a transparent huge page", "present and huge: one 2 MiB PMD entry", start, end};
-    case kFile:
-      return {"a private file mapping (half read)",
-              "present and file (fault-around maps neighbours of the pages read)", start, end};
-    case kGuard:
-      return {"guard pages (MADV_GUARD_INSTALL)", "guard markers in the middle: guard, swapped",
-              start, end};
+std::string part_story(const DemoPart& p, std::uint64_t page_size) {
+  const std::uint64_t pages = (p.end - p.start) / page_size;
+  const std::string size = human_size(p.end - p.start);
+  switch (p.kind) {
+    case PartKind::written:
+      return std::to_string(p.acted) + " pages written";
+    case PartKind::zero:
+      return std::to_string(p.acted) + " pages only read: each maps the shared zero page";
+    case PartKind::untouched:
+      return std::to_string(pages) + " pages never touched: nothing to show";
+    case PartKind::thp:
+      return "a " + size + " THP asked for (MADV_HUGEPAGE), written";
+    case PartKind::hugetlb:
+      return "a " + size + " hugetlb page (MAP_HUGETLB), written";
+    case PartKind::file:
+      return std::to_string(p.acted) + " of " + std::to_string(pages) +
+             " pages of the pagescan binary read";
+    case PartKind::swapped:
+      return std::to_string(pages) + " pages written, " + std::to_string(p.acted) +
+             " paged out (MADV_PAGEOUT)";
+    case PartKind::guard:
+      // A guard marker is a non-present entry: it reads as SWAPPED too (kernel-pagemap-scan.md
+      // §4.1).
+      return std::to_string(pages) + " pages written, then " + std::to_string(p.acted) +
+             " guarded (MADV_GUARD_INSTALL; markers count as SWAPPED too)";
+    case PartKind::tracked:
+      // WP_UNPOPULATED leaves a uffd-wp marker in each untouched entry, which reads as
+      // SWAPPED (kernel-pagemap-scan.md §4.1).
+      return std::to_string(pages) + " pages under write tracking (" + p.engine + "), " +
+             std::to_string(p.acted) + " written since armed" +
+             (p.engine == "uffd" ? "; markers on the rest count as SWAPPED" : "");
   }
   return {};
 }
 
+DemoPlan plan_demo() {
+  const Features& f = features();
+  DemoPlan plan;
+  plan.thp = f.thp_mode == "always" || f.thp_mode == "madvise";
+  if (!plan.thp) {
+    plan.thp_why = f.thp_mode.empty() ? "the kernel has no transparent huge pages"
+                                      : "transparent huge pages are off (mode " + f.thp_mode + ")";
+  }
+  plan.swap = f.swap_total_bytes > 0;
+  if (!plan.swap) {
+    plan.swap_why = "no swap is active (the demo never adds swap; swapon(8) some to see this part)";
+  }
+  plan.guard = f.guard_regions;
+  if (!plan.guard) plan.guard_why = "the kernel lacks MADV_GUARD_INSTALL (Linux 6.13)";
+  plan.hugetlb_why = "not planned";
+  return plan;
+}
+
+std::uint64_t span_pages(const std::vector<PageSpan>& spans) {
+  std::uint64_t n = 0;
+  for (const PageSpan& s : spans) n += s.end - s.first;
+  return n;
+}
+
+std::string spans_text(const std::vector<PageSpan>& spans) {
+  std::string text;
+  for (const PageSpan& s : spans) {
+    if (!text.empty()) text += ", ";
+    text += std::to_string(s.first);
+    if (s.end - s.first > 1) text += "-" + std::to_string(s.end - 1);
+  }
+  return text.empty() ? "none" : text;
+}
+
+namespace {
+
+std::vector<PageSpan> spans_of(const demo::WireSpans& w) {
+  std::vector<PageSpan> spans;
+  for (std::uint32_t i = 0; i < w.count && i < demo::kMaxSpans; ++i) {
+    spans.push_back(PageSpan{w.first[i], w.end[i]});
+  }
+  return spans;
+}
+
+std::string text_of(const char* why, std::size_t size) {
+  return std::string(why, ::strnlen(why, size));
+}
+
 }  // namespace
 
-Result<DemoWorkload> DemoWorkload::start() {
-  const Features& f = features();
-  bool thp = f.thp_mode == "always" || f.thp_mode == "madvise";
+Result<DemoWorkload> DemoWorkload::start(const DemoPlan& plan) {
   int report[2], control[2];
   if (::pipe2(report, O_CLOEXEC) != 0) return Error::from_errno(errno, "demo: pipe");
   if (::pipe2(control, O_CLOEXEC) != 0) {
+    int err = errno;
     ::close(report[0]);
     ::close(report[1]);
-    return Error::from_errno(errno, "demo: pipe");
+    return Error::from_errno(err, "demo: pipe");
   }
+  const pid_t parent = ::getpid();
   pid_t pid = ::fork();
-  if (pid < 0) return Error::from_errno(errno, "demo: fork");
+  if (pid < 0) {
+    int err = errno;
+    for (int fd : {report[0], report[1], control[0], control[1]}) ::close(fd);
+    return Error::from_errno(err, "demo: fork");
+  }
   if (pid == 0) {
     ::close(report[0]);
     ::close(control[1]);
-    child_main(report[1], control[0], thp, f.guard_regions);
+    demo::run_child(plan, parent, report[1], control[0]);
   }
   ::close(report[1]);
   ::close(control[0]);
-  DemoWorkload w;
+  DemoWorkload w;  // from here its destructor kills and reaps the child
   w.pid_ = pid;
-  Wire wire;
-  ssize_t got = ::read(report[0], &wire, sizeof wire);
-  ::close(report[0]);
-  w.control_ = control[1];  // closing it tells the child to exit
-  if (got != static_cast<ssize_t>(sizeof wire)) {
-    return Error(EIO, ErrorKind::kernel_failure, "demo: the workload did not report its layout");
+  w.report_ = report[0];
+  w.control_ = control[1];
+  demo::WireLayout layout;
+  if (!demo::read_all(w.report_, &layout, sizeof layout)) {
+    int status = 0;
+    std::string how = "exited";
+    if (::waitpid(pid, &status, 0) == pid) {
+      w.pid_ = -1;
+      if (WIFSIGNALED(status)) how = "was killed by signal " + std::to_string(WTERMSIG(status));
+    }
+    return Error(EIO, ErrorKind::kernel_failure,
+                 "demo: the workload (pid " + std::to_string(pid) + ") " + how +
+                     " before reporting its layout");
   }
-  for (std::uint64_t i = 0; i < wire.count && i < 8; ++i) {
-    w.parts_.push_back(describe(static_cast<Kind>(wire.kind[i]), wire.start[i], wire.end[i]));
+  const std::pair<bool, const std::string*> planned[kPartKinds] = {
+      {true, nullptr},
+      {true, nullptr},
+      {true, nullptr},
+      {plan.thp, &plan.thp_why},
+      {plan.hugetlb, &plan.hugetlb_why},
+      {true, nullptr},
+      {plan.swap, &plan.swap_why},
+      {plan.guard, &plan.guard_why},
+      {true, nullptr}};
+  for (std::size_t i = 0; i < kPartKinds; ++i) {
+    const demo::WirePart& in = layout.parts[i];
+    DemoPart p;
+    p.kind = static_cast<PartKind>(i);
+    p.available = in.available != 0;
+    p.start = in.start;
+    p.end = in.end;
+    p.acted = in.acted;
+    if (!p.available) {
+      p.why_not = planned[i].first ? text_of(in.why, sizeof in.why) : *planned[i].second;
+    }
+    if (p.kind == PartKind::tracked) p.engine = text_of(layout.engine, sizeof layout.engine);
+    w.parts_.push_back(std::move(p));
   }
   return w;
 }
 
+Result<Tracking> DemoWorkload::track() {
+  const DemoPart& tracked = part(PartKind::tracked);
+  if (!tracked.available) {
+    return Error(EOPNOTSUPP, ErrorKind::unsupported, "no write-tracked region: " + tracked.why_not);
+  }
+  demo::WireTracking wire;
+  // The child may be gone: a write to its pipe must fail with EPIPE, not kill us.
+  struct sigaction ignore {
+  }, previous{};
+  ignore.sa_handler = SIG_IGN;
+  ::sigaction(SIGPIPE, &ignore, &previous);
+  bool asked = demo::write_all(control_, &demo::kTrackCommand, 1);
+  ::sigaction(SIGPIPE, &previous, nullptr);
+  if (!asked || !demo::read_all(report_, &wire, sizeof wire)) {
+    return Error(EIO, ErrorKind::kernel_failure, "demo: the workload stopped answering");
+  }
+  if (!wire.ok) {
+    return Error(
+        EIO, ErrorKind::kernel_failure,
+        "demo: write tracking failed in the workload: " + text_of(wire.why, sizeof wire.why));
+  }
+  Tracking t;
+  t.engine = tracked.engine;
+  t.pages = demo::kTrackedPages;
+  for (const demo::WireRound& r : wire.rounds) {
+    t.rounds.push_back(TrackingRound{spans_of(r.wrote), spans_of(r.collected), r.more != 0});
+  }
+  return t;
+}
+
 DemoWorkload::DemoWorkload(DemoWorkload&& other) noexcept
-    : pid_(other.pid_), control_(other.control_), parts_(std::move(other.parts_)) {
+    : pid_(other.pid_),
+      report_(other.report_),
+      control_(other.control_),
+      parts_(std::move(other.parts_)) {
   other.pid_ = -1;
+  other.report_ = -1;
   other.control_ = -1;
 }
 
 DemoWorkload::~DemoWorkload() {
   if (control_ >= 0) ::close(control_);
+  if (report_ >= 0) ::close(report_);
   if (pid_ > 0) {
     ::kill(pid_, SIGKILL);
-    ::waitpid(pid_, nullptr, 0);
+    while (::waitpid(pid_, nullptr, 0) < 0 && errno == EINTR) {
+    }
   }
 }
 

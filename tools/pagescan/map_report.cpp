@@ -75,6 +75,18 @@ void Strip::add(std::uint64_t first, std::uint64_t end, std::uint32_t slot) {
   }
 }
 
+Categories countable_categories(BackendChoice backend) {
+  const Features& f = features();
+  Categories supported = f.pagemap_scan && backend != BackendChoice::emulated
+                             ? f.scan_categories
+                             : Categories::all_known();
+  Categories counted;
+  for (Category c : kMapCategories) {
+    if (supported.contains(c)) counted |= c;
+  }
+  return counted;
+}
+
 namespace {
 
 // Adds the pages [lo, hi) of one region to the VMA it lies in.

@@ -95,6 +95,12 @@ struct MapOptions {
   ScanOptions scan;
 };
 
+// The map categories a scan with this backend choice can count here: all of them with
+// the emulator, those the kernel's PAGEMAP_SCAN accepts otherwise (each returned
+// category can cost the kernel a lookup per page, and one it lacks would push the whole
+// scan to the emulator).
+Categories countable_categories(BackendChoice backend);
+
 // Reads the memory map, then counts every VMA's pages from ONE streaming scan of the
 // whole address space (empty masks: every page matches; return_mask = the counted
 // categories). Regions never cross a gap but may span adjacent VMAs (§3.3), so each is
@@ -114,11 +120,20 @@ struct MapTotals {
 };
 MapTotals totals_of(const MapReport& report, const std::vector<const VmaCounts*>& vmas);
 
+// A label for a row (the demo names its parts): a short name and what was done there.
+struct RowNote {
+  std::string name;  // "written"
+  std::string text;  // "16 pages written"
+};
+
 // What the table, JSON and CSV show: the filtered and sorted rows of a report.
 struct MapView {
   const MapReport* report = nullptr;
   std::vector<const VmaCounts*> rows;
   bool filtered = false;  // some VMAs are hidden by --min-size / --only
+  // Empty, or one per row: the table shows them with the heat strip (or after the
+  // backing without one).
+  std::vector<RowNote> notes;
 };
 
 // "anon", "[heap]", "/usr/lib/libc.so.6", "shm /memfd:x", plus " (hugetlb 2.0 MiB)".

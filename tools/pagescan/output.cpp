@@ -6,6 +6,7 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <string_view>
 
 namespace pagescan::cli {
 
@@ -36,8 +37,11 @@ std::string hex(std::uint64_t value) {
 }
 
 bool use_colour() {
+  // https://no-color.org: set and not empty disables colour. TERM=dumb has no escapes.
   const char* no_colour = std::getenv("NO_COLOR");
-  return ::isatty(STDOUT_FILENO) && !(no_colour && *no_colour);
+  const char* term = std::getenv("TERM");
+  return ::isatty(STDOUT_FILENO) && !(no_colour && *no_colour) &&
+         !(term && std::string_view(term) == "dumb");
 }
 
 }  // namespace pagescan::cli

@@ -23,7 +23,8 @@ std::string human_size(std::uint64_t bytes);
 // "0x7f12abc000".
 std::string hex(std::uint64_t value);
 
-// Colour only on a terminal and never with NO_COLOR set (https://no-color.org).
+// Colour only when stdout is a terminal, never with NO_COLOR set to a non-empty value
+// (https://no-color.org) nor with TERM=dumb. Every renderer that colours asks this.
 bool use_colour();
 
 }  // namespace pagescan::cli

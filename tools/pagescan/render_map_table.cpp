@@ -12,7 +12,8 @@ namespace pagescan::cli {
 
 namespace {
 
-constexpr int kCountWidth = 11;  // "not tracked"
+constexpr int kCountWidth = 11;         // "not tracked"
+constexpr std::size_t kTailWidth = 15;  // "soft-dirty 100%"
 
 const char* kBold = "\x1b[1m";
 const char* kDim = "\x1b[2m";
@@ -52,6 +53,7 @@ class TableWriter {
       address_width_ = std::max(address_width_, address(*v).size());
       offset_width_ = std::max(offset_width_, hex(v->vma.offset).size());
     }
+    for (const RowNote& n : view.notes) note_width_ = std::max(note_width_, n.name.size());
   }
 
   void write() {
@@ -59,8 +61,8 @@ class TableWriter {
     for (const VmaCounts& v : r_.vmas) all.push_back(&v);
     const MapTotals process = totals_of(r_, all);
     fmt::print(out_, "pid {} · {} backend · page size {} · {} VMA{}, {} mapped", r_.pid,
-               to_string(r_.backend), r_.page_size, process.vmas, process.vmas == 1 ? "" : "s",
-               human_size(process.bytes));
+               to_string(r_.backend), human_size(r_.page_size), process.vmas,
+               process.vmas == 1 ? "" : "s", human_size(process.bytes));
     if (view_.filtered) fmt::print(out_, " · {} shown", view_.rows.size());
     fmt::print(out_, "\n");
     if (!r_.approximate.empty()) {
@@ -68,9 +70,10 @@ class TableWriter {
                  to_string(r_.approximate));
     }
     header();
-    for (const VmaCounts* v : view_.rows) {
-      row(*v);
-      if (style_.heat) heat(*v);
+    for (std::size_t i = 0; i < view_.rows.size(); ++i) {
+      const RowNote* note = i < view_.notes.size() ? &view_.notes[i] : nullptr;
+      row(*view_.rows[i], style_.heat ? nullptr : note);
+      if (style_.heat) heat(*view_.rows[i], note);
     }
     totals("total", process);
     if (view_.filtered) totals("shown", totals_of(r_, view_.rows));
@@ -112,7 +115,7 @@ class TableWriter {
     }
   }
 
-  void row(const VmaCounts& v) {
+  void row(const VmaCounts& v, const RowNote* note) {
     fmt::print(out_, "{:<{}}  {:<4}  {:>{}}  {:>10}", address(v), address_width_, v.vma.perms,
                hex(v.vma.offset), offset_width_, human_size(v.vma.length()));
     for (std::size_t i = 0; i < kMapColumns; ++i) {
@@ -120,12 +123,23 @@ class TableWriter {
     }
     fmt::print(out_, "  {}", backing_text(v.vma));
     if (!v.scanned) styled(kDim, " (not scanned: " + v.not_scanned_reason + ")");
+    if (note) {
+      fmt::print(out_, "  · ");
+      styled(kBold, note->name);
+      fmt::print(out_, ": {}", note->text);
+    }
     fmt::print(out_, "\n");
   }
 
-  void heat(const VmaCounts& v) {
+  // "  [strip] present 50%", with a row note: "  name  [strip] present 50%   text".
+  void heat(const VmaCounts& v, const RowNote* note) {
     const Category c = *r_.heat_category;
     fmt::print(out_, "  ");
+    if (note_width_) {
+      styled(kBold, fmt::format("{:<{}}", note ? note->name : "", note_width_));
+      fmt::print(out_, "  ");
+    }
+    std::string tail;  // after the strip: the percentage
     if (!v.scanned) {
       styled(kDim, "(not scanned)");
     } else if (c == Category::written && !v.vma.uffd_wp) {
@@ -136,7 +150,13 @@ class TableWriter {
       fmt::print(out_, "[");
       styled(strip_colour(c), heat_text(heat_fractions(v.heat, style_.width), style_.ascii));
       double percent = 100.0 * static_cast<double>(in) / static_cast<double>(v.heat.pages());
-      fmt::print(out_, "] {} {:.0f}%", to_string(c), std::floor(percent));
+      tail = fmt::format("{} {:.0f}%", to_string(c), std::floor(percent));
+      fmt::print(out_, "] {}", tail);
+    }
+    if (note) {
+      // Notes line up after the percentages ("soft-dirty 100%" is the longest).
+      const std::size_t pad = tail.empty() ? 0 : kTailWidth - std::min(tail.size(), kTailWidth);
+      fmt::print(out_, "{:{}}  {}", "", pad, note->text);
     }
     fmt::print(out_, "\n");
   }
@@ -156,6 +176,7 @@ class TableWriter {
   std::FILE* out_;
   std::size_t address_width_ = 7;  // "ADDRESS"
   std::size_t offset_width_ = 6;   // "OFFSET"
+  std::size_t note_width_ = 0;     // the longest note name
 };
 
 }  // namespace

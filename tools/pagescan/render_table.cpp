@@ -6,16 +6,16 @@
 
 namespace pagescan::cli {
 
-void render_table(const ScanReport& r, std::FILE* out) {
+void render_table(const ScanReport& r, bool colour, std::FILE* out) {
   const ScanResult& s = r.result;
   fmt::print(out, "pid {} · {} backend · [{}-{}) · page size {}\n", r.pid, to_string(s.backend),
-             hex(r.start), hex(r.end), r.page_size);
+             hex(r.start), hex(r.end), human_size(r.page_size));
   if (!s.approximate.empty()) {
     fmt::print(out, "approximate (emulated without full information): {}\n",
                to_string(s.approximate));
   }
-  fmt::print(out, "{:<18} {:<18} {:>10} {:>10}  {}\n", "START", "END", "PAGES", "SIZE",
-             "CATEGORIES");
+  fmt::print(out, "{}{:<18} {:<18} {:>10} {:>10}  {}{}\n", colour ? "\x1b[1m" : "", "START", "END",
+             "PAGES", "SIZE", "CATEGORIES", colour ? "\x1b[0m" : "");
   for (const PageRegion& region : s.regions) {
     std::string cats = to_string(region.categories);
     fmt::print(out, "{:<18} {:<18} {:>10} {:>10}  {}\n", hex(region.start), hex(region.end),

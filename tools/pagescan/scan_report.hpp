@@ -18,8 +18,9 @@ struct ScanReport {
   ScanResult result;
 };
 
-// One row per region, then a totals line (and, when the scan stopped early, where).
-void render_table(const ScanReport& report, std::FILE* out);
+// One row per region, then a totals line (and, when the scan stopped early, where); the
+// header in bold when `colour`.
+void render_table(const ScanReport& report, bool colour, std::FILE* out);
 // {"pid", "backend", "page_size", "start", "end", "walk_end", "complete", "stop_reason",
 //  "regions": [{"start", "end", "pages", "categories"}], "totals": {"regions", "pages"}}
 // plus "approximate" only when non-empty. Fields are only ever added.

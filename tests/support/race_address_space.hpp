@@ -1,0 +1,63 @@
+// Race-test plumbing: address space nobody else maps into, time budgets scaled for the
+// sanitizers, open-fd counts, and waiting for a child with a deadline.
+#pragma once
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+namespace pagescan::test {
+
+// Sanitized builds run the same race tests with a smaller time budget: ASan and TSan slow
+// every memory access and system call interceptor 2-15x, and CI runs the whole suite under
+// each of them on 2 cores. The races still get hundreds of rounds.
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+inline constexpr bool kRaceSanitized = true;
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+inline constexpr bool kRaceSanitized = true;
+#else
+inline constexpr bool kRaceSanitized = false;
+#endif
+#else
+inline constexpr bool kRaceSanitized = false;
+#endif
+
+// `normal` in the default build, half of it under a sanitizer.
+std::chrono::milliseconds race_budget(std::chrono::milliseconds normal);
+
+// A range of address space, unmapped on destruction, that other threads' mappings do not
+// land in even after parts of it are unmapped (see race_address_space.cpp).
+class QuietRange {
+ public:
+  // PROT_NONE reservation of `length` bytes; start() is 0 when none could be placed.
+  explicit QuietRange(std::size_t length);
+  QuietRange(const QuietRange&) = delete;
+  QuietRange& operator=(const QuietRange&) = delete;
+  ~QuietRange();
+
+  std::uint64_t start() const { return start_; }
+  std::uint64_t end() const { return start_ + length_; }
+  std::size_t length() const { return length_; }
+  char* data() const { return reinterpret_cast<char*>(start_); }
+  // Why start() is 0.
+  const std::string& why_not() const { return why_; }
+
+ private:
+  std::uint64_t start_ = 0;
+  std::size_t length_ = 0;
+  std::string why_;
+};
+
+// Open file descriptors of this process, and those that are userfaultfds.
+std::size_t open_fd_count();
+std::size_t userfaultfd_count();
+
+// Waits for `pid` until `timeout`; on timeout kills it with SIGKILL and reaps it. Returns
+// the wait status, and `timed_out` says whether it had to be killed.
+int wait_with_timeout(pid_t pid, std::chrono::milliseconds timeout, bool& timed_out);
+
+}  // namespace pagescan::test

@@ -1,0 +1,135 @@
+// A forked target that exits at a chosen moment (see race_exiting_target.hpp).
+#include "support/race_exiting_target.hpp"
+
+#include <linux/futex.h>
+#include <signal.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <new>
+#include <thread>
+
+namespace pagescan::test {
+
+struct ExitingTarget::Shared {
+  std::atomic<std::uint64_t> base{0};
+  std::atomic<std::uint32_t> ready{0};    // futex word: the layout is built
+  std::atomic<std::uint32_t> go{0};       // futex word: the deadline is set
+  std::atomic<std::int64_t> deadline{0};  // CLOCK_MONOTONIC nanoseconds
+};
+
+namespace {
+
+std::int64_t monotonic_ns() {
+  timespec ts{};
+  ::clock_gettime(CLOCK_MONOTONIC, &ts);
+  return std::int64_t{ts.tv_sec} * 1'000'000'000 + ts.tv_nsec;
+}
+
+// Shared (not private) futexes: the word is in a MAP_SHARED mapping seen by two processes.
+// The wait gives up after 100 ms so that callers can check on the other side.
+void futex_wait(std::atomic<std::uint32_t>& word, std::uint32_t value) {
+  timespec timeout{0, 100'000'000};
+  ::syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(&word), FUTEX_WAIT, value, &timeout,
+            nullptr, 0);
+}
+void futex_wake(std::atomic<std::uint32_t>& word) {
+  ::syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(&word), FUTEX_WAKE, 1, nullptr, nullptr, 0);
+}
+
+std::uint64_t page() {
+  return static_cast<std::uint64_t>(::sysconf(_SC_PAGESIZE));
+}
+
+[[noreturn]] void run_child(ExitingTarget::Exit how, std::size_t regions,
+                            std::atomic<std::uint64_t>& base, std::atomic<std::uint32_t>& ready,
+                            std::atomic<std::uint32_t>& go, std::atomic<std::int64_t>& deadline) {
+  const std::size_t len = 2 * regions * page();
+  void* p = ::mmap(nullptr, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (p == MAP_FAILED) ::_exit(2);
+  ::madvise(p, len, MADV_NOHUGEPAGE);  // one-page regions, never a THP
+  auto* bytes = static_cast<volatile char*>(p);
+  for (std::size_t i = 0; i < regions; ++i) bytes[2 * i * page()] = 1;
+  base.store(reinterpret_cast<std::uint64_t>(p));
+  ready.store(1);
+  futex_wake(ready);
+  while (go.load() == 0) futex_wait(go, 0);
+  const std::int64_t when = deadline.load();
+  while (monotonic_ns() < when) {
+  }
+  if (how == ExitingTarget::Exit::killed) ::kill(::getpid(), SIGKILL);
+  ::_exit(0);
+}
+
+}  // namespace
+
+ExitingTarget::ExitingTarget(std::size_t regions, Exit how) : regions_(regions) {
+  void* mem =
+      ::mmap(nullptr, sizeof(Shared), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+  if (mem == MAP_FAILED) return;
+  shared_ = new (mem) Shared;
+  const pid_t parent = ::getpid();
+  pid_ = ::fork();
+  if (pid_ < 0) return;
+  if (pid_ == 0) {
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (::getppid() != parent) ::_exit(3);
+    run_child(how, regions, shared_->base, shared_->ready, shared_->go, shared_->deadline);
+  }
+  while (shared_->ready.load() == 0) {
+    futex_wait(shared_->ready, 0);
+    if (::waitpid(pid_, nullptr, WNOHANG) == pid_) {  // died while building its layout
+      pid_ = -1;
+      return;
+    }
+  }
+  base_ = shared_->base.load();
+}
+
+ExitingTarget::~ExitingTarget() {
+  if (pid_ > 0) {
+    ::kill(pid_, SIGKILL);
+    reap();
+  }
+  if (shared_) ::munmap(shared_, sizeof(Shared));
+}
+
+std::uint64_t ExitingTarget::end() const {
+  return base_ + 2 * regions_ * page();
+}
+
+std::vector<PageRegion> ExitingTarget::expected() const {
+  std::vector<PageRegion> regions;
+  for (std::size_t i = 0; i < regions_; ++i) {
+    const std::uint64_t at = base_ + 2 * i * page();
+    regions.push_back(PageRegion{at, at + page(), Category::present});
+  }
+  return regions;
+}
+
+void ExitingTarget::exit_after(std::chrono::nanoseconds delay) {
+  shared_->deadline.store(monotonic_ns() + delay.count());
+  shared_->go.store(1);
+  futex_wake(shared_->go);
+}
+
+void ExitingTarget::wait_exited() {
+  siginfo_t info{};
+  while (::waitid(P_PID, static_cast<id_t>(pid_), &info, WEXITED | WNOWAIT) < 0 && errno == EINTR) {
+  }
+}
+
+void ExitingTarget::reap() {
+  if (pid_ <= 0) return;
+  while (::waitpid(pid_, nullptr, 0) < 0 && errno == EINTR) {
+  }
+  pid_ = -1;
+}
+
+}  // namespace pagescan::test

@@ -24,6 +24,9 @@
 // dear as pagemap itself, so VMAs come from maps unless the request needs a fact only
 // smaps has (`uw` for WPALLOWED and write-protect, the THP counters for HUGE, the flags
 // of anything but plain anonymous memory); smaps is read only up to the range's end.
+// The VMA list is read as the walk advances, clipped to be sorted and disjoint (maps read
+// in several read(2) calls is not one moment's picture) and held in a bounded window
+// (vma_window.hpp).
 // Entries are classified from the window by pointer, repeats of one entry value in a run
 // cost a compare, and a THP block's shape is judged in the same pass that walks it.
 #include "emulate/emulated_scan.hpp"
@@ -61,9 +64,9 @@ struct UffdCensus {
   std::vector<int> own_fds;  // only when the target is this process
 };
 
-UffdCensus census_uffds(pid_t pid, bool self) {
+// `base` is the target's /proc directory (Process::proc_dir()).
+UffdCensus census_uffds(const std::string& base, bool self) {
   UffdCensus c;
-  std::string base = self ? "/proc/self" : "/proc/" + std::to_string(pid);
   DIR* dir = ::opendir((base + "/fd").c_str());
   if (!dir) return c;
   while (dirent* e = ::readdir(dir)) {
@@ -84,38 +87,6 @@ UffdCensus census_uffds(pid_t pid, bool self) {
   }
   ::closedir(dir);
   return c;
-}
-
-// The facts of one VMA as the walk uses them.
-VmaFacts facts_of(const proc::Vma& v, bool detailed) {
-  VmaFacts f;
-  f.start = v.start;
-  f.end = v.end;
-  f.detailed = detailed;
-  f.private_anonymous = v.private_anonymous();
-  f.plain_anonymous = !v.shared() && v.inode == 0 &&
-                      (v.path.empty() || v.path == "[heap]" || v.path.rfind("[stack", 0) == 0 ||
-                       v.path.rfind("[anon:", 0) == 0);
-  if (!detailed) return f;
-  for (const std::string& flag : v.vm_flags) {
-    if (flag == "pf") f.pfnmap = true;
-    if (flag == "ht") f.hugetlb = true;
-    if (flag == "uw") f.uffd_wp = true;
-    if (flag == "sd") f.soft_dirty = true;
-  }
-  f.kernel_page_size = v.kernel_page_size;
-  f.pmd_mapped = v.pmd_mapped_bytes();
-  return f;
-}
-
-// The VMAs of `pid` (0: self) starting below `end`, from smaps or maps.
-int read_facts(pid_t pid, bool detailed, std::uint64_t end, std::vector<VmaFacts>& out) {
-  auto vmas = proc::read_vmas_below(pid, detailed, end);
-  if (!vmas) return vmas.error().errno_value();
-  out.clear();
-  out.reserve(vmas->size());
-  for (const proc::Vma& v : *vmas) out.push_back(facts_of(v, detailed));
-  return 0;
 }
 
 class EmulatedWalk {
@@ -162,7 +133,7 @@ class EmulatedWalk {
  private:
   struct VmaScan {
     const VmaFacts* vma;
-    std::size_t index;         // in notes_.vmas
+    std::size_t index;         // its number in notes_.vmas
     std::uint64_t categories;  // VMA-level: WPALLOWED, SOFT_DIRTY
   };
 
@@ -170,71 +141,52 @@ class EmulatedWalk {
 
   // smaps is needed for `uw` (WPALLOWED, WP_MATCHING, CHECK_WPASYNC, §4.2), for the THP
   // counters (HUGE, §6.2) and for any VMA that could be VM_PFNMAP or hugetlb (anything
-  // but plain anonymous memory). VM_SOFTDIRTY is not needed: pagemap sets bit 55 on
-  // every entry of such a VMA, holes included (§6.1), and the walk ORs bit 55 in.
+  // but plain anonymous memory: walk() switches to smaps on meeting one). VM_SOFTDIRTY is
+  // not needed: pagemap sets bit 55 on every entry of such a VMA, holes included (§6.1),
+  // and the walk ORs bit 55 in.
   int load_vmas(std::uint64_t start, std::uint64_t end) {
     const bool need = wp_ || check_ || (interest_ & (PAGE_IS_WPALLOWED | PAGE_IS_HUGE));
-    if (!notes_.vmas_loaded || notes_.vmas_end < end || (need && !notes_.vmas_detailed)) {
-      if (int err = read_facts(target(), need, end, notes_.vmas)) return err;
-      notes_.vmas_loaded = true;
-      notes_.vmas_detailed = need;
-      notes_.vmas_end = end;
-    }
-    if (notes_.vmas_detailed) return 0;
-    for (std::size_t i = first_vma(start); i < notes_.vmas.size(); ++i) {
-      const VmaFacts& v = notes_.vmas[i];
-      if (v.start >= end) break;
-      if (v.plain_anonymous) continue;
-      if (int err = read_facts(target(), true, end, notes_.vmas)) return err;
-      notes_.vmas_detailed = true;
-      break;
-    }
-    return 0;
+    // Once the main thread has exited, /proc/PID/smaps lists nothing: read a live
+    // thread's (the directory is chosen afresh per call, as threads come and go).
+    auto dir = process_.proc_dir();
+    if (!dir) return dir.error().errno_value() ? dir.error().errno_value() : ESRCH;
+    dir_ = *dir;
+    return notes_.vmas.prepare(dir_, target(), need, start, end);
   }
 
-  // Whether the VMA holding `addr` is registered for uffd-wp, for a walk that read maps:
-  // smaps is read on first need.
-  bool uffd_wp_at(const VmaFacts& vma, std::uint64_t addr) {
-    if (vma.detailed) return vma.uffd_wp;
-    if (!notes_.details_loaded || notes_.details_end < end_) {
-      if (read_facts(target(), true, end_, notes_.details) != 0) notes_.details.clear();
-      notes_.details_loaded = true;
-      notes_.details_end = end_;
-    }
-    auto it = std::upper_bound(notes_.details.begin(), notes_.details.end(), addr,
-                               [](std::uint64_t a, const VmaFacts& v) { return a < v.end; });
-    return it != notes_.details.end() && it->start <= addr && it->uffd_wp;
+  // Whether VMA `v` is registered for uffd-wp, for a walk that read maps: the window
+  // switches to smaps, which gives `v` its facts in place.
+  bool uffd_wp_of(const VmaScan& v) {
+    if (v.vma->detailed) return v.vma->uffd_wp;
+    if (notes_.vmas.error() || notes_.vmas.upgrade(v.index + 1) != 0) return false;
+    return v.vma->detailed && v.vma->uffd_wp;
   }
 
-  // Whether a PMD hole at `addr` is in a uffd-wp VMA. From maps (so no write-protect)
+  // Whether a PMD hole of VMA `v` is in a uffd-wp VMA. From maps (so no write-protect)
   // only WRITTEN depends on it, so smaps is read only when the request looks at WRITTEN.
-  bool hole_in_uffd_wp(const VmaFacts& vma, std::uint64_t addr) {
-    if (vma.detailed) return vma.uffd_wp;
-    return (interest_ & PAGE_IS_WRITTEN) && uffd_wp_at(vma, addr);
+  bool hole_in_uffd_wp(const VmaScan& v) {
+    if (v.vma->detailed) return v.vma->uffd_wp;
+    return (interest_ & PAGE_IS_WRITTEN) && uffd_wp_of(v);
   }
 
-  // The first VMA ending above `addr`.
-  std::size_t first_vma(std::uint64_t addr) const {
-    auto it = std::upper_bound(notes_.vmas.begin(), notes_.vmas.end(), addr,
-                               [](std::uint64_t a, const VmaFacts& v) { return a < v.end; });
-    return static_cast<std::size_t>(it - notes_.vmas.begin());
-  }
-
-  // How far a window loaded for `addr` in VMA `index` may read: to the end of the last
-  // VMA starting inside the window's span (so small VMAs share reads, while the gaps
-  // around big ones are never read), never past the scan's end.
-  std::uint64_t reach(std::size_t index, std::uint64_t addr) const {
+  // How far a window loaded for `addr` in VMA `v` may read: to the end of the last VMA
+  // starting inside the window's span (so small VMAs share reads, while the gaps around
+  // big ones are never read), never past the scan's end. The look-ahead reads VMAs only
+  // while the VMA window has room.
+  std::uint64_t reach(const VmaScan& v, std::uint64_t addr) {
     const std::uint64_t limit = (addr & ~(window_.pmd() - 1)) + window_.span();
-    std::uint64_t r = notes_.vmas[index].end;
-    for (std::size_t j = index + 1; j < notes_.vmas.size() && notes_.vmas[j].start < limit; ++j) {
-      r = notes_.vmas[j].end;
+    std::uint64_t r = v.vma->end;
+    for (std::size_t j = std::max(v.index + 1, notes_.vmas.base());; ++j) {
+      const VmaFacts* next = notes_.vmas.get(j, false);
+      if (!next || next->start >= limit) break;
+      r = next->end;
     }
     return std::min(r, end_);
   }
 
   // The entries from `addr` on (at least to the end of its PMD block); nullptr on error.
-  const std::uint64_t* entries(std::size_t index, std::uint64_t addr) {
-    if (!window_.holds(addr) && !window_.load(addr, reach(index, addr))) return nullptr;
+  const std::uint64_t* entries(const VmaScan& v, std::uint64_t addr) {
+    if (!window_.holds(addr) && !window_.load(addr, reach(v, addr))) return nullptr;
     return window_.at(addr);
   }
 
@@ -264,7 +216,7 @@ class EmulatedWalk {
   // Read on first need: only `uw` VMAs and write-protect ask.
   const UffdCensus& census() {
     if (!census_done_) {
-      uffds_ = census_uffds(process_.pid(), process_.is_self());
+      uffds_ = census_uffds(dir_, process_.is_self());
       census_done_ = true;
     }
     return uffds_;
@@ -272,9 +224,29 @@ class EmulatedWalk {
 
   // Returns 0 to continue, kStop, or -errno.
   int walk(std::uint64_t start, std::uint64_t end) {
-    for (std::size_t i = first_vma(start); i < notes_.vmas.size(); ++i) {
-      const VmaFacts& vma = notes_.vmas[i];
-      if (vma.start >= end) break;
+    VmaWindow& vmas = notes_.vmas;
+    for (std::size_t i = vmas.first(start);; ++i) {
+      const VmaFacts* listed = vmas.get(i);
+      if (!listed) {
+        if (vmas.error()) return -vmas.error();
+        break;
+      }
+      if (listed->start >= end) break;
+      if (!listed->detailed && !listed->plain_anonymous) {
+        // Only smaps says whether it is VM_PFNMAP or hugetlb: from here on VMAs come from
+        // smaps, this one read again.
+        if (int err = vmas.upgrade(i)) return -err;
+        listed = vmas.get(i);
+        if (!listed) {
+          if (vmas.error()) return -vmas.error();
+          break;
+        }
+        if (listed->start >= end) break;
+      }
+      // smaps, read from its start, may list a VMA the walk had passed in maps.
+      if (listed->end <= start) continue;
+      vmas.keep_from(listed->start);
+      const VmaFacts& vma = *listed;
       // From maps the VMA is plain anonymous and the request needs no `uw`: never allowed.
       bool allowed = vma.detailed && wp_allowed(vma);
       if (!allowed) {
@@ -301,7 +273,7 @@ class EmulatedWalk {
     approximate(PAGE_IS_SWAPPED);  // migration and hwpoison entries read as 0 (§6.2)
     for (std::uint64_t hp = a & ~(hsize - 1); hp < b; hp += hsize) {
       std::uint64_t x = std::max(hp, a), y = std::min(hp + hsize, b);
-      const std::uint64_t* at = entries(v.index, x);
+      const std::uint64_t* at = entries(v, x);
       if (!at) return -EIO;
       std::uint64_t e = *at;
       std::uint64_t c = v.categories | PAGE_IS_HUGE;
@@ -346,7 +318,7 @@ class EmulatedWalk {
     const std::uint64_t pmd = window_.pmd();
     for (std::uint64_t blk = a & ~(pmd - 1); blk < b; blk += pmd) {
       std::uint64_t x = std::max(blk, a), y = std::min(blk + pmd, b);
-      const std::uint64_t* block = entries(v.index, blk);
+      const std::uint64_t* block = entries(v, blk);
       if (!block) return -EIO;
       const std::uint64_t* first = block + (x - blk) / page_;
       bool whole = blk >= v.vma->start && blk + pmd <= v.vma->end;
@@ -402,7 +374,7 @@ class EmulatedWalk {
 
   // `table` says whether the PMD block holding the page has a PTE table (a non-empty entry
   // somewhere in it); computed once per block by the caller.
-  std::uint64_t classify_pte(const VmaScan& v, std::uint64_t e, bool table, std::uint64_t addr) {
+  std::uint64_t classify_pte(const VmaScan& v, std::uint64_t e, bool table) {
     std::uint64_t c = v.categories;
     if (e & PM_SOFT_DIRTY) c |= PAGE_IS_SOFT_DIRTY;
     if (e & PM_PRESENT) {
@@ -420,7 +392,7 @@ class EmulatedWalk {
       }
     } else if (table) {
       c |= PAGE_IS_WRITTEN;  // pte_none in an existing PTE table
-    } else if (hole_in_uffd_wp(*v.vma, addr)) {
+    } else if (hole_in_uffd_wp(v)) {
       c |= PAGE_IS_WRITTEN;  // PMD holes in uffd-wp VMAs (July 2026 fixes)
     } else {
       // A PTE table emptied by MADV_DONTNEED (even of every page, leaving no Rss) would
@@ -461,7 +433,7 @@ class EmulatedWalk {
     const std::size_t n = static_cast<std::size_t>((y - x) / page_);
     std::uint64_t run_start = x;
     std::uint64_t prev = e[0];
-    std::uint64_t run_c = classify_pte(v, prev, table, x);
+    std::uint64_t run_c = classify_pte(v, prev, table);
     auto flush_run = [&](std::uint64_t run_end) -> int {
       if (!interesting(run_c)) return 0;
       std::uint64_t cut = run_end;
@@ -477,7 +449,7 @@ class EmulatedWalk {
       if (e[i] == prev) continue;
       prev = e[i];
       std::uint64_t p = x + i * page_;
-      std::uint64_t c = classify_pte(v, prev, table, p);
+      std::uint64_t c = classify_pte(v, prev, table);
       if (c == run_c) continue;
       if (int ret = flush_run(p)) return ret;
       run_start = p;
@@ -489,7 +461,7 @@ class EmulatedWalk {
       // masks (§5.2(1)); a PMD hole is armed when it is interesting.
       if (table) {
         protect(x, y);
-      } else if (interesting(classify_pte(v, 0, false, x))) {
+      } else if (interesting(classify_pte(v, 0, false))) {
         protect(x, y);
       }
     }
@@ -550,6 +522,7 @@ class EmulatedWalk {
     thp_ = ThpCount{};
     thp_.active = !(notes_.approximate.bits() & PAGE_IS_HUGE);
     thp_.index = v.index;
+    thp_.vma = *v.vma;  // the window may drop it before the count is finished
   }
 
   void count_thp(const VmaScan& v, std::uint64_t blk, bool candidate) {
@@ -568,14 +541,14 @@ class EmulatedWalk {
     if (!thp_.active) return;
     thp_.active = false;
     if (notes_.approximate.bits() & PAGE_IS_HUGE) return;
-    const VmaFacts& vma = notes_.vmas[thp_.index];
+    const VmaFacts& vma = thp_.vma;
     const std::uint64_t pmd = window_.pmd();
     if (thp_.broken) thp_.lo = thp_.hi = thp_.candidates = 0;
     VmaScan v{&vma, thp_.index, 0};
     std::uint64_t candidates = thp_.candidates;
     for (std::uint64_t blk = (vma.start + pmd - 1) & ~(pmd - 1); blk + pmd <= vma.end; blk += pmd) {
       if (blk >= thp_.lo && blk < thp_.hi) continue;
-      const std::uint64_t* block = entries(thp_.index, blk);
+      const std::uint64_t* block = entries(v, blk);
       if (!block) continue;  // unreadable: no candidate
       if (shape_of(block).agreeing && !is_huge_zero_block(v, block[0])) ++candidates;
     }
@@ -622,6 +595,7 @@ class EmulatedWalk {
     bool active = false;
     bool broken = false;
     std::size_t index = 0;
+    VmaFacts vma;
     std::uint64_t lo = 0, hi = 0;  // the blocks counted, contiguous
     std::uint64_t candidates = 0;
   };
@@ -638,6 +612,7 @@ class EmulatedWalk {
   bool wp_ = false, check_ = false;
   int pfns_visible_ = -1;  // unknown until a present entry is seen
   bool census_done_ = false;
+  std::string dir_;  // the target's /proc directory for this call
   UffdCensus uffds_;
   std::uint64_t table_blk_ = 0;
   bool table_known_ = false, table_ = false;

@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <utility>
 
 #include "proc/proc_files.hpp"
 
@@ -277,6 +278,142 @@ Result<std::vector<Vma>> read_vmas_below(pid_t pid, bool with_details, std::uint
   ::close(fd);
   if (cut != std::string::npos) text.resize(cut);
   return parse_maps(text);
+}
+
+namespace {
+
+// Resets every field, keeping the strings' storage for the next record.
+void reset(Vma& vma) {
+  vma.start = vma.end = vma.offset = vma.inode = 0;
+  vma.perms.clear();
+  vma.path.clear();
+  vma.kernel_page_size = vma.rss = vma.swap = 0;
+  vma.anon_huge_pages = vma.shmem_pmd_mapped = vma.file_pmd_mapped = 0;
+  vma.vm_flags.clear();
+}
+
+}  // namespace
+
+VmaReader& VmaReader::operator=(VmaReader&& other) noexcept {
+  if (this == &other) return *this;
+  close();
+  fd_ = std::exchange(other.fd_, -1);
+  details_ = other.details_;
+  pid_ = other.pid_;
+  path_ = std::move(other.path_);
+  buf_ = std::move(other.buf_);
+  pos_ = other.pos_;
+  eof_ = other.eof_;
+  line_no_ = other.line_no_;
+  pending_ = std::move(other.pending_);
+  has_pending_ = other.has_pending_;
+  started_ = other.started_;
+  return *this;
+}
+
+Result<VmaReader> VmaReader::open(pid_t pid, bool with_details) {
+  return open_in(pid ? "/proc/" + std::to_string(pid) : std::string("/proc/self"), pid,
+                 with_details);
+}
+
+Result<VmaReader> VmaReader::open_in(const std::string& dir, pid_t pid, bool with_details) {
+  VmaReader r;
+  r.path_ = dir + (with_details ? "/smaps" : "/maps");
+  r.details_ = with_details;
+  r.pid_ = pid;
+  r.fd_ = ::open(r.path_.c_str(), O_RDONLY | O_CLOEXEC);
+  if (r.fd_ < 0) return read_error(Error::from_errno(errno, "open " + r.path_), r.path_, pid);
+  return r;
+}
+
+void VmaReader::close() {
+  if (fd_ >= 0) ::close(fd_);
+  fd_ = -1;
+}
+
+Error VmaReader::malformed(std::string_view line) const {
+  return Error(EINVAL, ErrorKind::kernel_failure,
+               "malformed maps line " + std::to_string(line_no_) + ": '" + std::string(line) +
+                   "' in " + path_);
+}
+
+Result<bool> VmaReader::next_line(std::string_view& line) {
+  while (true) {
+    std::size_t nl = buf_.find('\n', pos_);
+    if (nl != std::string::npos) {
+      line = std::string_view(buf_.data() + pos_, nl - pos_);
+      pos_ = nl + 1;
+      ++line_no_;
+      return true;
+    }
+    if (eof_ || fd_ < 0) {
+      if (pos_ >= buf_.size()) return false;
+      line = std::string_view(buf_.data() + pos_, buf_.size() - pos_);  // no final newline
+      pos_ = buf_.size();
+      ++line_no_;
+      return true;
+    }
+    // Keep only the unconsumed tail, then read on: 16 KiB per read(2), as read_vmas_below.
+    buf_.erase(0, pos_);
+    pos_ = 0;
+    constexpr std::size_t kRead = 16384;
+    std::size_t had = buf_.size();
+    buf_.resize(had + kRead);
+    ssize_t n;
+    do {
+      n = ::read(fd_, buf_.data() + had, kRead);
+    } while (n < 0 && errno == EINTR);
+    if (n < 0) {
+      Error error = Error::from_errno(errno, "read " + path_);
+      buf_.resize(had);
+      return read_error(error, path_, pid_);
+    }
+    buf_.resize(had + static_cast<std::size_t>(n));
+    if (n == 0) eof_ = true;
+  }
+}
+
+Result<bool> VmaReader::next(Vma& vma) {
+  std::string_view line;
+  if (!has_pending_) {
+    while (true) {
+      auto got = next_line(line);
+      if (!got) return got.error();
+      if (!*got) return false;
+      if (line.empty()) continue;
+      if (!is_header(line)) {
+        // Only smaps has other lines, and only inside a record (parse_maps' rule).
+        if (!started_) {
+          return Error(
+              EINVAL, ErrorKind::kernel_failure,
+              "malformed smaps: line " + std::to_string(line_no_) + " before any VMA in " + path_);
+        }
+        continue;
+      }
+      reset(pending_);
+      if (!parse_header(line, pending_) || pending_.end < pending_.start) return malformed(line);
+      started_ = true;
+      break;
+    }
+  }
+  has_pending_ = false;
+  std::swap(vma, pending_);
+  if (!details_) return true;
+  while (true) {
+    auto got = next_line(line);
+    if (!got) return got.error();
+    if (!*got) return true;  // the last record
+    if (line.empty()) continue;
+    if (is_header(line)) {
+      // A record without VmFlags (an older kernel): this header starts the next one.
+      reset(pending_);
+      if (!parse_header(line, pending_) || pending_.end < pending_.start) return malformed(line);
+      has_pending_ = true;
+      return true;
+    }
+    parse_detail(line, vma);
+    if (line.rfind("VmFlags:", 0) == 0) return true;
+  }
 }
 
 }  // namespace pagescan::proc

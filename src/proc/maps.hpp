@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "pagescan/result.hpp"
@@ -58,5 +59,53 @@ Result<std::vector<Vma>> read_vmas(pid_t pid, bool with_details);
 // the first record of a VMA at or above it, so the kernel never formats (for smaps: never
 // walks the page tables of) the VMAs past the range a scan needs.
 Result<std::vector<Vma>> read_vmas_below(pid_t pid, bool with_details, std::uint64_t end);
+
+// Reads maps or smaps one record at a time through one open fd, so that memory holds one
+// read's text, not the file, and a reader that stops early spares the kernel the records
+// it would have formatted next (for smaps: their page-table walks). Each read(2) takes the
+// target's mmap lock on its own and resumes at the address where the last one stopped,
+// so the records are not one moment's picture: a VMA that grew or moved between two
+// reads can be listed again starting below the end of the record before it. Callers that
+// need a sorted, disjoint list clip (emulate/vma_window.hpp).
+class VmaReader {
+ public:
+  VmaReader() = default;
+  ~VmaReader() { close(); }
+  VmaReader(VmaReader&& other) noexcept { *this = std::move(other); }
+  VmaReader& operator=(VmaReader&& other) noexcept;
+  VmaReader(const VmaReader&) = delete;
+  VmaReader& operator=(const VmaReader&) = delete;
+
+  // Opens /proc/PID/smaps (maps when `with_details` is false) of `pid` (0: self).
+  static Result<VmaReader> open(pid_t pid, bool with_details);
+  // The same from a given /proc directory of `pid` (a thread's /proc/PID/task/TID once the
+  // main thread has exited: the process's own smaps then lists nothing).
+  static Result<VmaReader> open_in(const std::string& dir, pid_t pid, bool with_details);
+
+  bool is_open() const { return fd_ >= 0; }
+  bool with_details() const { return details_; }
+  // Reads the next record into `vma` (every field reset first). Returns true, or false at
+  // the end of the file. An smaps record ends at its last line, VmFlags, so nothing past
+  // it is asked of the kernel but what the same read(2) formatted ahead.
+  Result<bool> next(Vma& vma);
+  void close();
+
+ private:
+  // The next line (without its newline), valid until the next call; false at the end.
+  Result<bool> next_line(std::string_view& line);
+  Error malformed(std::string_view line) const;
+
+  int fd_ = -1;
+  bool details_ = false;
+  pid_t pid_ = 0;
+  std::string path_;
+  std::string buf_;      // text read and not yet consumed, from pos_
+  std::size_t pos_ = 0;  // the first unconsumed byte of buf_
+  bool eof_ = false;
+  std::size_t line_no_ = 0;
+  Vma pending_;  // a header read ahead (it ended the record before it)
+  bool has_pending_ = false;
+  bool started_ = false;  // a header has been read
+};
 
 }  // namespace pagescan::proc

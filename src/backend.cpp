@@ -18,8 +18,17 @@ Result<BackendChoice> parse_backend_choice(std::string_view name) {
 
 namespace detail {
 
-Result<ScanBackend> ScanBackend::choose(const Process& process, std::uint64_t used,
+namespace {
+
+std::uint64_t used_categories(const RawScanArgs& a) {
+  return a.category_inverted | a.category_mask | a.category_anyof_mask | a.return_mask;
+}
+
+}  // namespace
+
+Result<ScanBackend> ScanBackend::choose(const Process& process, const RawScanArgs& request,
                                         BackendChoice choice, const Features& f) {
+  const std::uint64_t used = used_categories(request);
   if (choice == BackendChoice::automatic) {
     if (const char* env = std::getenv("PAGESCAN_BACKEND"); env && *env) {
       auto parsed = parse_backend_choice(env);
@@ -34,9 +43,8 @@ Result<ScanBackend> ScanBackend::choose(const Process& process, std::uint64_t us
   ScanBackend b;
   if (choice == BackendChoice::kernel) {
     if (!f.pagemap_scan) {
-      RawScanArgs none;
       return kernel::scan_failure(f.pagemap_scan_errno ? f.pagemap_scan_errno : ENOTTY, process,
-                                  none);
+                                  request);
     }
     b.kind_ = Backend::kernel;
     b.limits_ = f.limits();

@@ -9,9 +9,10 @@ namespace pagescan::detail {
 
 class ScanBackend {
  public:
-  // Picks the backend for a request using `used` categories (masks and return mask).
-  // Errors: a bad PAGESCAN_BACKEND value; the kernel forced where it has no ioctl.
-  static Result<ScanBackend> choose(const Process& process, std::uint64_t used,
+  // Picks the backend for `request` by the categories it uses (masks and return mask).
+  // Errors (naming the request's range): a bad PAGESCAN_BACKEND value; the kernel forced
+  // where it has no ioctl; the emulator for a target whose main thread has exited.
+  static Result<ScanBackend> choose(const Process& process, const RawScanArgs& request,
                                     BackendChoice choice, const Features& f);
 
   Backend kind() const { return kind_; }

@@ -102,10 +102,6 @@ Result<void> validate_for(const Process& process, const RawScanArgs& args,
   return {};
 }
 
-std::uint64_t used_categories(const RawScanArgs& a) {
-  return a.category_inverted | a.category_mask | a.category_anyof_mask | a.return_mask;
-}
-
 std::uint64_t pages_in(std::span<const PageRegion> regions, std::uint64_t page_size) {
   std::uint64_t pages = 0;
   for (const PageRegion& r : regions) pages += r.pages(page_size);
@@ -254,7 +250,7 @@ class ScanLoop {
 Result<std::size_t> scan_raw(const Process& process, RawScanArgs& args, const ScanOptions& options,
                              RawScanInfo* info) {
   const Features& f = features();
-  auto backend = detail::ScanBackend::choose(process, used_categories(args), options.backend, f);
+  auto backend = detail::ScanBackend::choose(process, args, options.backend, f);
   if (!backend) return backend.error();
   if (auto ok = validate_for(process, args, *backend); !ok) return ok.error();
   if (backend->kind() == Backend::kernel && (args.flags & RawScanArgs::kWpMatching) &&
@@ -268,9 +264,13 @@ Result<std::size_t> scan_raw(const Process& process, RawScanArgs& args, const Sc
   }
   auto fd = process.pagemap_fd();
   if (!fd) return fd.error();
+  const std::uint64_t start = args.start, end = args.end;
   long n = backend->call(process, *fd, args);
   if (n < 0) return kernel::scan_failure(static_cast<int>(-n), process, args);
-  if (auto alive = process.check_alive(); !alive) return alive.error();
+  // The answer counts only if the target was alive after it: a failure voids all of it.
+  if (auto alive = process.check_alive(); !alive) {
+    return alive.error().with_context(kernel::describe_scan(process, start, end));
+  }
   if (info) *info = RawScanInfo{backend->kind(), backend->approximate()};
   return static_cast<std::size_t>(n);
 }
@@ -284,8 +284,7 @@ template <class Drive>
 Result<ScanSummary> run_scan(const Process& process, const ScanRequest& request,
                              const ScanOptions& options, Drive&& drive) {
   const Features& f = features();
-  auto backend = detail::ScanBackend::choose(process, used_categories(to_raw_args(request)),
-                                             options.backend, f);
+  auto backend = detail::ScanBackend::choose(process, to_raw_args(request), options.backend, f);
   if (!backend) return backend.error();
   ScanLoop loop(process, request, options, f, *backend);
   if (auto ok = loop.validate_request(); !ok) return ok.error();
@@ -293,7 +292,11 @@ Result<ScanSummary> run_scan(const Process& process, const ScanRequest& request,
   if (!fd) return fd.error();
   if (auto ok = loop.precheck_wp_async(*fd); !ok) return ok.error();
   if (auto ok = drive(loop, *fd); !ok) return ok.error();
-  if (auto alive = process.check_alive(); !alive) return alive.error();
+  // The answer counts only if the target was alive after the last call; if not, none of
+  // it does, so the context names the whole request.
+  if (auto alive = process.check_alive(); !alive) {
+    return alive.error().with_context(kernel::describe_scan(process, request.start, request.end));
+  }
   return loop.summary();
 }
 

@@ -1,6 +1,8 @@
 // Process handles: scanning another process, a process that exits, fork(), and the errors
 // for pids that cannot be scanned.
+#include <fcntl.h>
 #include <gtest/gtest.h>
+#include <sched.h>
 #include <signal.h>
 #include <sys/mman.h>
 #include <sys/wait.h>
@@ -8,9 +10,11 @@
 
 #include <atomic>
 #include <chrono>
+#include <cstdio>
 #include <cstring>
 #include <thread>
 
+#include "backend.hpp"
 #include "pagescan/features.hpp"
 #include "pagescan/scan.hpp"
 #include "support/child_process.hpp"
@@ -31,6 +35,16 @@ std::vector<std::uint64_t> known_layout() {
   for (int i = 0; i < 3; ++i) p[i * page] = 1;
   for (int i = 3; i < 5; ++i) (void)*static_cast<volatile char*>(p + i * page);
   return {reinterpret_cast<std::uint64_t>(p)};
+}
+
+std::string hex(std::uint64_t v) {
+  char text[32];
+  std::snprintf(text, sizeof text, "0x%llx", static_cast<unsigned long long>(v));
+  return text;
+}
+
+int pause_forever(void*) {
+  for (;;) ::pause();
 }
 
 }  // namespace
@@ -194,4 +208,118 @@ TEST(SelfHandle, SurvivesForkAndScansTheChild) {
   // The parent's handle is untouched by the child's reopen.
   EXPECT_EQ(proc->pid(), ::getpid());
   EXPECT_TRUE(proc->pagemap_fd());
+}
+
+// A self handle opened in a process that is pid 1 of its pid namespace, used in a child
+// that is pid 1 of a nested one: getpid() is the same number, the mm is not. The handle
+// must still reopen (wasmtime's bug, with pid reuse). Runs in children; needs root.
+TEST(SelfHandle, ReopensInAChildThatGotTheSamePid) {
+  PAGESCAN_SKIP_WITHOUT_SCAN();
+  if (::geteuid() != 0) GTEST_SKIP() << "needs root for a new pid namespace";
+  pid_t outer = ::fork();
+  ASSERT_GE(outer, 0);
+  if (outer == 0) {
+    if (::unshare(CLONE_NEWPID) != 0) ::_exit(77);
+    pid_t first = ::fork();  // pid 1 of the new namespace
+    if (first < 0) ::_exit(20);
+    if (first == 0) {
+      auto self = Process::self();
+      if (!self || !self->pagemap_fd()) ::_exit(21);
+      if (::unshare(CLONE_NEWPID) != 0) ::_exit(22);
+      pid_t second = ::fork();  // pid 1 of the nested namespace
+      if (second < 0) ::_exit(23);
+      if (second == 0) {
+        if (::getpid() != 1) ::_exit(24);
+        const std::size_t page = page_size();
+        auto* p = static_cast<char*>(
+            ::mmap(nullptr, page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0));
+        p[0] = 1;
+        const auto lo = reinterpret_cast<std::uint64_t>(p);
+        auto r = scan(*self, ScanRequest::over(lo, lo + page).all_of(Category::present));
+        if (!r) ::_exit(25);
+        ::_exit(r->regions.size() == 1 ? 0 : 1);
+      }
+      int status = 0;
+      if (::waitpid(second, &status, 0) != second || !WIFEXITED(status)) ::_exit(26);
+      ::_exit(WEXITSTATUS(status));
+    }
+    int status = 0;
+    if (::waitpid(first, &status, 0) != first || !WIFEXITED(status)) ::_exit(27);
+    ::_exit(WEXITSTATUS(status));
+  }
+  int status = 0;
+  ASSERT_EQ(::waitpid(outer, &status, 0), outer);
+  ASSERT_TRUE(WIFEXITED(status));
+  if (WEXITSTATUS(status) == 77) GTEST_SKIP() << "unshare(CLONE_NEWPID) refused";
+  EXPECT_EQ(WEXITSTATUS(status), 0)
+      << "1: the child scanned its parent's memory (the fd was not reopened); 2x: set-up "
+         "or scan failed";
+}
+
+// The liveness check after a kernel call that succeeded names the scan: the target has
+// exited, but its mm lives on in a process it cloned with CLONE_VM, so the ioctl still
+// answers and only the pidfd tells.
+TEST(OtherProcess, ExitSeenAfterASuccessfulCallNamesTheScan) {
+  PAGESCAN_SKIP_WITHOUT_SCAN();
+  Mapping m = Mapping::anonymous(4);
+  m.write_pages(0, 4);
+  int report[2];
+  ASSERT_EQ(::pipe2(report, O_CLOEXEC), 0);
+  pid_t target = ::fork();
+  ASSERT_GE(target, 0);
+  if (target == 0) {
+    static char stack[64 * 1024];
+    pid_t sharer = ::clone(pause_forever, stack + sizeof stack, CLONE_VM | SIGCHLD, nullptr);
+    if (::write(report[1], &sharer, sizeof sharer) != sizeof sharer) ::_exit(1);
+    for (;;) ::pause();
+  }
+  ::close(report[1]);
+  pid_t sharer = -1;
+  ASSERT_EQ(::read(report[0], &sharer, sizeof sharer), static_cast<ssize_t>(sizeof sharer));
+  ::close(report[0]);
+  ASSERT_GT(sharer, 0) << "clone(CLONE_VM) failed in the child";
+  auto p = Process::attach(target);
+  ASSERT_TRUE(p) << p.error().message();
+  RawScanArgs raw;
+  raw.start = m.start();
+  raw.end = m.end();
+  ASSERT_TRUE(scan_raw(*p, raw)) << "alive: the scan works";
+  ::kill(target, SIGKILL);
+  ::waitpid(target, nullptr, 0);
+
+  const std::string who = "pid " + std::to_string(target);
+  const std::string expected = "scan of " + who + " [" + hex(m.start()) + "-" + hex(m.end()) +
+                               "): " + who + " exited while it was being read";
+  auto r = scan(*p, ScanRequest::over(m.start(), m.end()));
+  raw = RawScanArgs{};
+  raw.start = m.start();
+  raw.end = m.end();
+  auto raw_r = scan_raw(*p, raw);
+  ::kill(sharer, SIGKILL);  // reparented: init reaps it
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().kind(), ErrorKind::no_such_process);
+  EXPECT_EQ(r.error().message(), expected);
+  ASSERT_FALSE(raw_r);
+  EXPECT_EQ(raw_r.error().message(), expected);
+}
+
+// Forcing the kernel backend where the ioctl is missing names the request's range (the
+// features are those of such a kernel; the running one has the ioctl).
+TEST(ScanBackend, KernelForcedWithoutPagemapScanNamesTheRequestRange) {
+  Features f = features();
+  f.pagemap_scan = false;
+  f.pagemap_scan_errno = ENOTTY;
+  auto self = Process::self();
+  ASSERT_TRUE(self);
+  RawScanArgs request;
+  request.start = 0x10000;
+  request.end = 0x30000;
+  auto b = detail::ScanBackend::choose(*self, request, BackendChoice::kernel, f);
+  ASSERT_FALSE(b);
+  EXPECT_EQ(b.error().errno_value(), ENOTTY);
+  EXPECT_EQ(b.error().kind(), ErrorKind::unsupported);
+  EXPECT_EQ(b.error().message(), "scan of self (pid " + std::to_string(::getpid()) +
+                                     ") [0x10000-0x30000): PAGEMAP_SCAN: Inappropriate ioctl "
+                                     "for device (this kernel has no PAGEMAP_SCAN ioctl; it "
+                                     "needs Linux 6.7 or later)");
 }

@@ -1,6 +1,7 @@
 // Reading small /proc and /sys text files, and the fields of /proc/PID/stat we need.
 #include "proc/proc_files.hpp"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -54,6 +55,46 @@ Result<ProcessStat> read_stat(pid_t pid) {
   auto text = read_text_file("/proc/" + std::to_string(pid) + "/stat");
   if (!text) return text.error();
   return parse_stat(*text);
+}
+
+std::string task_dir(pid_t pid, pid_t tid) {
+  std::string dir = "/proc/" + std::to_string(pid);
+  return tid == pid ? dir : dir + "/task/" + std::to_string(tid);
+}
+
+Result<ProcessStat> read_stat(pid_t pid, pid_t tid) {
+  auto text = read_text_file(task_dir(pid, tid) + "/stat");
+  if (!text) return text.error();
+  return parse_stat(*text);
+}
+
+Result<std::vector<pid_t>> list_threads(pid_t pid) {
+  std::string path = "/proc/" + std::to_string(pid) + "/task";
+  DIR* dir = ::opendir(path.c_str());
+  if (!dir) return Error::from_errno(errno, "open " + path);
+  std::vector<pid_t> tids;
+  while (const dirent* entry = ::readdir(dir)) {
+    long tid = std::strtol(entry->d_name, nullptr, 10);
+    if (tid > 0) tids.push_back(static_cast<pid_t>(tid));
+  }
+  ::closedir(dir);
+  return tids;
+}
+
+std::string status_field(std::string_view status, std::string_view name) {
+  std::size_t at = 0;
+  while (at < status.size()) {
+    std::size_t eol = status.find('\n', at);
+    if (eol == std::string_view::npos) eol = status.size();
+    std::string_view line = status.substr(at, eol - at);
+    if (line.size() > name.size() && line.substr(0, name.size()) == name &&
+        line[name.size()] == ':') {
+      std::size_t value = line.find_first_not_of(" \t", name.size() + 1);
+      return value == std::string_view::npos ? std::string() : std::string(line.substr(value));
+    }
+    at = eol + 1;
+  }
+  return {};
 }
 
 }  // namespace pagescan::proc

@@ -9,6 +9,8 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cinttypes>
+#include <cstdio>
 #include <cstring>
 #include <mutex>
 #include <random>
@@ -20,6 +22,7 @@
 #include "pagescan/snapshot.hpp"
 #include "pagescan/watch.hpp"
 #include "support/memory.hpp"
+#include "support/resources_census.hpp"
 #include "support/snapshot_helpers.hpp"
 #include "support/system_settings.hpp"
 
@@ -775,13 +778,10 @@ TEST(SnapshotCapture, ZeroLengthIsInvalid) {
 
 TEST(SnapshotCapture, RangeWithAHoleIsInvalid) {
   Mapping m = Mapping::anonymous(4);
-  ASSERT_EQ(::munmap(m.page(2), page_size()), 0);
+  ASSERT_EQ(m.unmap_pages(2, 1), 0);  // the destructor unmaps only pages 0, 1 and 3
   auto s = RegionSnapshot::capture(m.data(), m.length());
   ASSERT_FALSE(s);
   EXPECT_EQ(s.error().kind(), ErrorKind::invalid_argument);
-  ::munmap(m.data(), 2 * page_size());
-  ::munmap(m.page(3), page_size());
-  m.release();
 }
 
 TEST(SnapshotCapture, FileMappingsAreInvalid) {
@@ -846,4 +846,88 @@ TEST(SnapshotCapture, MovedSnapshotStillRestores) {
   m.write_page(0, 0);
   m.write_page(1, 1);
   restore_and_check(s, reference);
+}
+
+// ---------------------------------------------------------------------------------------
+// A part of the region replaced since capture, and fork()
+
+namespace {
+
+std::string snapshot_text(const Mapping& m) {
+  char text[80];
+  std::snprintf(text, sizeof text, "snapshot of [0x%" PRIx64 "-0x%" PRIx64 ")", m.start(), m.end());
+  return text;
+}
+
+}  // namespace
+
+// Pages unmapped and mapped afresh since capture are wholly mapped but no longer armed:
+// uffd would report them written and then fail to re-arm them, having copied into them;
+// mprotect would never see them written and leave them differing. Both engines refuse
+// before writing anything. soft-dirty (a new VMA reads dirty throughout) and everything
+// restore the new pages with the rest.
+TEST_P(SnapshotEngine, PartOfTheRegionMappedAfreshRefusesRestoreOrIsRestored) {
+  const std::size_t page = page_size();
+  Mapping m = data_region(8);
+  auto s = RegionSnapshot::capture(m.data(), m.length(), options());
+  ASSERT_TRUE(s) << s.error().message();
+  std::memset(m.page(1), 'w', page);
+  void* fresh = ::mmap(m.page(4), 3 * page, PROT_READ | PROT_WRITE,
+                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
+  ASSERT_EQ(fresh, m.page(4)) << std::strerror(errno);
+  auto r = s->restore();
+  if (exact(engine())) {
+    ASSERT_FALSE(r) << "restore over a replaced part succeeded: " << describe(*r);
+    EXPECT_EQ(r.error().kind(), ErrorKind::invalid_argument);
+    EXPECT_EQ(r.error().errno_value(), EINVAL);
+    EXPECT_EQ(
+        r.error().message(),
+        snapshot_text(m) + ": part of the region was replaced since capture; nothing was restored");
+    EXPECT_EQ(m.page(1)[0], 'w') << "a refused restore restored a page";
+    EXPECT_EQ(m.page(4)[0], 0) << "a refused restore wrote into the new pages";
+  } else {
+    ASSERT_TRUE(r) << r.error().message();
+    EXPECT_EQ(s->first_difference(), std::nullopt);
+  }
+}
+
+// fork() after the library has answered questions about the parent: a child capturing
+// and restoring a snapshot sees its own mappings (PROCMAP_QUERY on a /proc/self/maps fd
+// opened in the child) and its own pages (a pagemap fd opened in the child). The child
+// unmaps the upper half of a mapping the parent still holds whole, so a restore asking
+// the parent sees the region "grown"; and it writes a page the parent never touched, so
+// a capture scanning the parent would not save it.
+TEST_P(SnapshotEngine, AForkedChildCapturesAndRestoresItsOwnMemory) {
+  const std::size_t page = page_size();
+  {
+    // Free space above the region: restore asks PROCMAP_QUERY whether it grew.
+    Mapping warm = data_region(4);
+    ASSERT_EQ(warm.unmap_pages(2, 2), 0);
+    auto s = RegionSnapshot::capture(warm.data(), 2 * page, options());
+    ASSERT_TRUE(s) << s.error().message();
+    warm.write_page(0, 3);
+    auto r = s->restore();
+    ASSERT_TRUE(r) << r.error().message();
+  }
+  Mapping m = Mapping::anonymous(16);
+  m.write_pages(0, 4, 0x22);  // the parent's pages 4-7 stay untouched
+  const WatchEngine e = engine();
+  const std::string verdict = leaks::run_as_child([&]() -> std::string {
+    if (m.unmap_pages(8, 8) != 0) return "munmap failed";
+    m.write_page(5, 0x33);  // populated in the child only
+    auto s = RegionSnapshot::capture(m.data(), 8 * page, options_for(e));
+    if (!s) return "capture in the child: " + s.error().message();
+    if (s->saved_pages() != 5) {
+      return "the child's capture saved " + std::to_string(s->saved_pages()) +
+             " pages instead of 5 (its own page 5 missed?)";
+    }
+    m.write_page(2, 0x44);
+    m.write_page(5, 0x44);
+    auto r = s->restore();
+    if (!r) return "restore in the child: " + r.error().message();
+    if (s->first_difference()) return "restore in the child left a difference";
+    if (m.page(5)[0] != 0x33 || m.page(2)[0] != 0x22) return "restore put back wrong bytes";
+    return "";
+  });
+  EXPECT_EQ(verdict, "");
 }

@@ -11,8 +11,10 @@
 #include <atomic>
 #include <cerrno>
 #include <chrono>
+#include <cinttypes>
 #include <csetjmp>
 #include <cstdint>
+#include <cstdio>
 #include <cstring>
 #include <random>
 #include <string>
@@ -544,4 +546,103 @@ TEST(MprotectWatch, ForkedChildTracksItsOwnWrites) {
   auto h = w->collect(m.data(), m.length());
   ASSERT_TRUE(h) << h.error().message();
   EXPECT_EQ(h->ranges, std::vector<PageRange>{pages(m, 1, 1)});
+}
+
+// "watch of [0x...-0x...)" over m, for messages.
+std::string watch_text(const Mapping& m) {
+  char text[80];
+  std::snprintf(text, sizeof text, "watch of [0x%" PRIx64 "-0x%" PRIx64 ")", m.start(), m.end());
+  return text;
+}
+
+std::string engine_text(const Mapping& m) {
+  return "mprotect engine: " + watch_text(m);
+}
+
+// After a partial munmap, re-arming would fail at the hole: collect and reset say the
+// region is no longer wholly mapped, and change nothing (the written pages stay writable
+// and written, so a later collect still reports them).
+TEST(MprotectWatch, CollectAndResetOfARegionUnmappedInPartSaySoAndChangeNothing) {
+  Mapping m = Mapping::anonymous(8);
+  auto w = watch(m);
+  ASSERT_TRUE(w) << w.error().message();
+  m.write_page(1);
+  m.write_page(6);
+  ASSERT_EQ(m.unmap_pages(4, 1), 0);
+  for (const char* call : {"collect", "reset"}) {
+    SCOPED_TRACE(call);
+    Result<void> failed;
+    if (std::string(call) == "collect") {
+      auto h = w->collect(m.data(), m.length());
+      if (!h) failed = h.error();
+    } else {
+      failed = w->reset(m.data(), m.length());
+    }
+    ASSERT_FALSE(failed);
+    EXPECT_EQ(
+        failed.error().message(),
+        engine_text(m) + ": " + call + ": the region is no longer wholly mapped (unmapped since)");
+    EXPECT_EQ(failed.error().errno_value(), ENOMEM);
+    EXPECT_EQ(failed.error().kind(), ErrorKind::invalid_argument);
+    EXPECT_EQ(perms(m, 1), "rw-p");
+    EXPECT_EQ(perms(m, 6), "rw-p");
+    EXPECT_EQ(perms(m, 0), "r--p");
+  }
+  auto h = w->collect(m.data(), m.length(), CollectOptions{0, false});
+  ASSERT_TRUE(h) << h.error().message();
+  EXPECT_EQ(h->ranges, (std::vector<PageRange>{pages(m, 1, 1), pages(m, 6, 1)}))
+      << "the failed calls took the written bits";
+  // The part still mapped can be collected and re-armed.
+  auto lower = w->collect(m.data(), 4 * page_size());
+  ASSERT_TRUE(lower) << lower.error().message();
+  EXPECT_EQ(lower->ranges, std::vector<PageRange>{pages(m, 1, 1)});
+  EXPECT_EQ(perms(m, 1), "r--p");
+}
+
+// Destroying a watch over a region with a hole gives every page still mapped its
+// protection back, beyond the hole too: one mprotect(2) over the region stops at the hole.
+TEST(MprotectWatch, DestroyAfterAPartialUnmapUnprotectsEveryPieceStillMapped) {
+  ScopedSegvHandler app(test_siginfo_handler);
+  Mapping m = Mapping::anonymous(8);
+  {
+    auto w = watch(m);
+    ASSERT_TRUE(w) << w.error().message();
+    m.write_page(6);
+    ASSERT_EQ(m.unmap_pages(2, 1), 0);
+    EXPECT_EQ(perms(m, 3), "r--p");
+  }
+  for (std::size_t i : {0, 1, 3, 4, 5, 6, 7}) {
+    EXPECT_EQ(perms(m, i), "rw-p") << "page " << i;
+    EXPECT_FALSE(write_faults(m.page(i))) << "page " << i;
+  }
+}
+
+// A part unmapped and mapped afresh comes back writable and unarmed, its writes unseen:
+// check_intact() says so; the untouched watch and one whose replaced pages were all
+// written (and so writable anyway) pass.
+TEST(MprotectWatch, CheckIntactNoticesAPartMappedAfresh) {
+  const std::size_t page = page_size();
+  Mapping m = Mapping::anonymous(8);
+  auto w = watch(m);
+  ASSERT_TRUE(w) << w.error().message();
+  EXPECT_TRUE(w->check_intact());
+  m.write_page(5);
+  EXPECT_TRUE(w->check_intact()) << "a written page is writable and counted";
+  void* fresh = ::mmap(m.page(2), 2 * page, PROT_READ | PROT_WRITE,
+                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
+  ASSERT_EQ(fresh, m.page(2)) << std::strerror(errno);
+  auto intact = w->check_intact();
+  ASSERT_FALSE(intact);
+  EXPECT_EQ(intact.error().kind(), ErrorKind::invalid_argument);
+  char range[64];
+  std::snprintf(range, sizeof range, "[0x%" PRIx64 "-0x%" PRIx64 ")", m.page_addr(2),
+                m.page_addr(4));
+  EXPECT_EQ(intact.error().message(), engine_text(m) + ": part of the region " + range +
+                                          " was unmapped and mapped afresh since it was armed");
+  ASSERT_EQ(m.unmap_pages(3, 1), 0);
+  intact = w->check_intact();
+  ASSERT_FALSE(intact);
+  EXPECT_EQ(intact.error().kind(), ErrorKind::invalid_argument);
+  EXPECT_EQ(intact.error().message(),
+            watch_text(m) + ": the region is no longer wholly mapped (unmapped since)");
 }

@@ -25,7 +25,7 @@ typedef struct pagescan_watch pagescan_watch;
 
 /* pagescan_watch_create flags: one engine (the low byte), optionally OR'd with
  * PAGESCAN_WATCH_KEEP_HUGE. AUTO picks the first engine that passes a functional
- * self-test (uffd, soft-dirty, mprotect, everything) unless the environment variable
+ * self-test (uffd, mprotect, soft-dirty, everything) unless the environment variable
  * PAGESCAN_WATCH_ENGINE (auto|uffd|soft-dirty|mprotect|everything) names one. */
 #define PAGESCAN_WATCH_AUTO 0u
 #define PAGESCAN_WATCH_UFFD 1u
@@ -41,8 +41,10 @@ typedef struct pagescan_watch pagescan_watch;
 
 /* Watches [base, base + len) (rounded out to pages) of the calling process and arms it:
  * no page counts as written until its first write after this call. On success stores the
- * new watch in *out. Errors: -EINVAL (len 0, unknown flags, a range not wholly mapped),
- * -EFAULT (out is NULL), -ENOTSUP (the forced engine is unavailable). */
+ * new watch in *out. Errors: -EINVAL (len 0, unknown flags, a range not wholly mapped or
+ * running past the end of the user address space), -EFAULT (out is NULL), -EACCES (the
+ * mprotect engine on memory that is not writable), -ENOTSUP (the forced engine is
+ * unavailable). */
 int pagescan_watch_create(void* base, size_t len, unsigned flags, pagescan_watch** out);
 
 /* Stores in addrs the page-aligned addresses of the pages of [base, base + len) (inside

@@ -102,6 +102,13 @@ class WriteWatch {
   // marked written. Other engines see kernel writes by themselves; for them it is a no-op.
   Result<void> prepare_for_kernel_write(void* base, std::size_t len);
 
+  // Whether the watched region is still wholly the memory armed at create. Fails with
+  // invalid_argument when part of it is unmapped, or (uffd, mprotect) was unmapped and
+  // mapped afresh since: the new pages are not armed, so their writes would go unseen.
+  // soft-dirty and everything cannot tell a replaced part and only check the mapping.
+  // Call it when nobody writes to the region (a write racing it may read as a change).
+  Result<void> check_intact() const;
+
   struct Engine;  // implementation interface (src/watch/engine.hpp)
 
  private:

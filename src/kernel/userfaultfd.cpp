@@ -49,6 +49,17 @@ std::string range_text(const char* what, void* addr, std::size_t len) {
   return buf;
 }
 
+// The error of UFFDIO_UNREGISTER / UFFDIO_WRITEPROTECT. ENOENT there means a VMA of the
+// range is not registered with any uffd (unmapped, or mapped afresh since registering):
+// a wrong range, not a missing process, which is what Error::from_errno reads ENOENT as.
+Error range_error(int err, const std::string& context) {
+  if (err == ENOENT) {
+    return Error(ENOENT, ErrorKind::invalid_argument,
+                 context + ": the range is not registered (unmapped or replaced since)");
+  }
+  return Error::from_errno(err, context);
+}
+
 }  // namespace
 
 Result<Userfaultfd::Offer> Userfaultfd::probe() {
@@ -114,7 +125,7 @@ Result<void> Userfaultfd::register_wp(void* addr, std::size_t len) {
 Result<void> Userfaultfd::unregister(void* addr, std::size_t len) {
   uffdio_range range{reinterpret_cast<std::uint64_t>(addr), len};
   if (::ioctl(fd_, UFFDIO_UNREGISTER, &range) < 0) {
-    return Error::from_errno(errno, range_text("userfaultfd: unregister", addr, len));
+    return range_error(errno, range_text("userfaultfd: unregister", addr, len));
   }
   return {};
 }
@@ -125,7 +136,7 @@ Result<void> Userfaultfd::write_protect(void* addr, std::size_t len, bool protec
   wp.range.len = len;
   wp.mode = protect ? UFFDIO_WRITEPROTECT_MODE_WP : 0;
   if (::ioctl(fd_, UFFDIO_WRITEPROTECT, &wp) < 0) {
-    return Error::from_errno(
+    return range_error(
         errno,
         range_text(protect ? "userfaultfd: write-protect" : "userfaultfd: unprotect", addr, len));
   }

@@ -35,8 +35,12 @@ class Userfaultfd {
 
   // UFFDIO_REGISTER in MODE_WP over [addr, addr + len).
   Result<void> register_wp(void* addr, std::size_t len);
+  // UFFDIO_UNREGISTER, which also clears the range's uffd-wp bits and markers. Fails with
+  // EINVAL over a VMA another uffd registered.
   Result<void> unregister(void* addr, std::size_t len);
   // UFFDIO_WRITEPROTECT: protect (true) or unprotect (false) [addr, addr + len).
+  // ENOENT (part of the range is not registered: unmapped or replaced since) is
+  // invalid_argument, "...: the range is not registered (unmapped or replaced since)".
   Result<void> write_protect(void* addr, std::size_t len, bool protect);
 
  private:

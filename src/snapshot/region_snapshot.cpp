@@ -29,6 +29,8 @@
 #include "kernel/uapi.hpp"
 #include "pagescan/scan.hpp"
 #include "proc/maps.hpp"
+#include "watch/engine.hpp"
+#include "watch/self_maps.hpp"
 
 namespace pagescan {
 
@@ -100,10 +102,10 @@ double seconds_since(std::chrono::steady_clock::time_point t) {
 
 // The bounds of the VMA holding `addr` (mapped) through PROCMAP_QUERY (6.11+): a lookup,
 // not a read of /proc/self/maps, whose cost grows with the number of mappings (2.5 ms at
-// 2000). Falls back to the maps file on older kernels.
-
+// 2000). Falls back to the maps file on older kernels. The fd follows fork(): one
+// inherited from the parent would describe the parent's mappings.
 PageRange vma_at(std::uint64_t addr) {
-  static const int fd = ::open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
+  const int fd = self_maps::fd();
   uapi::procmap_query q{};
   q.size = sizeof q;
   q.query_addr = addr;
@@ -118,9 +120,12 @@ std::uint64_t vma_end_at(std::uint64_t addr) {
   return vma_at(addr).end;
 }
 
-const Process& self() {
-  static Process p = *Process::self();
-  return p;
+// A self handle follows fork() by itself: it reopens /proc/self/pagemap when getpid()
+// changed (include/pagescan/process.hpp), so a child scans its own memory.
+Result<const Process*> self() {
+  static const Result<Process> p = Process::self();
+  if (!p) return p.error();
+  return &*p;
 }
 
 // The number of leading pages of [start, start + pages * page) that are mapped: msync()
@@ -186,9 +191,12 @@ Result<RegionSnapshot> RegionSnapshot::capture(void* base, std::size_t len,
   auto addr = reinterpret_cast<std::uint64_t>(base);
   s->start = addr & ~(s->page - 1);
   s->end = (addr + len + s->page - 1) & ~(s->page - 1);
-  if (len == 0 || s->end < addr) {
+  if (len == 0) {
     return Error(EINVAL, ErrorKind::invalid_argument,
                  "snapshot of " + std::to_string(len) + " bytes: expected a length > 0");
+  }
+  if (auto past = watch::past_address_space("snapshot", addr, len, s->page); !past) {
+    return past.error();
   }
   auto kind = extent_of(s->start, s->end, true);
   if (!kind) return kind.error();
@@ -227,7 +235,9 @@ Result<RegionSnapshot> RegionSnapshot::capture(void* base, std::size_t len,
     auto request = ScanRequest::over(s->start, s->end)
                        .any_of(Category::present | Category::swapped)
                        .none_of(Category::pfnzero);
-    auto found = scan(self(), request);
+    auto process = self();
+    if (!process) return process.error().with_context(describe(s->start, s->end));
+    auto found = scan(**process, request);
     if (!found) return found.error().with_context(describe(s->start, s->end));
     populated = std::move(found->regions);
   }
@@ -281,6 +291,17 @@ Result<RestoreStats> RegionSnapshot::restore() {
                  describe(s.start, s.end) +
                      ": the region was unmapped, moved, grown or shrunk since capture; "
                      "nothing was restored");
+  }
+  // A part unmapped and mapped afresh is wholly mapped but no longer armed: its pages
+  // would be missed (mprotect) or reported written and then refused re-arming (uffd)
+  // after memory was changed. Refuse before writing anything.
+  if (auto intact = s.watch->check_intact(); !intact) {
+    if (intact.error().kind() != ErrorKind::invalid_argument) {
+      return intact.error().with_context(describe(s.start, s.end) + ": restore");
+    }
+    return Error(EINVAL, ErrorKind::invalid_argument,
+                 describe(s.start, s.end) +
+                     ": part of the region was replaced since capture; nothing was restored");
   }
   RestoreStats stats;
   auto t0 = std::chrono::steady_clock::now();

@@ -28,12 +28,24 @@ struct WriteWatch::Engine {
   // Marks the ranges written again.
   virtual Result<void> fold_back(const Harvest& harvest) = 0;
   virtual Result<void> prepare_for_kernel_write(std::uint64_t, std::uint64_t) { return {}; }
+  // Whether [start, end) is still the memory armed at create: fails (invalid_argument)
+  // when the engine can tell that part of it was unmapped and mapped afresh since (the
+  // new pages are not armed, so writes to them would go unreported). Engines that keep
+  // no per-page state in the memory itself cannot tell and succeed. The caller has
+  // checked the region is wholly mapped, and nobody writes to it during the call.
+  virtual Result<void> check_intact() const { return {}; }
 };
 
 namespace watch {
 
 // "watch of [0x...-0x...)" for messages.
 std::string describe(std::uint64_t start, std::uint64_t end);
+
+// Refuses a length that runs past the end of the user address space (or wraps): "<what>
+// of N bytes at 0x...: the range runs past the end of the user address space (highest
+// end 0x...)". `what` is "watch" or "snapshot".
+Result<void> past_address_space(const char* what, std::uint64_t addr, std::uint64_t len,
+                                std::uint64_t page);
 
 // Engines (one file each). Each returns unsupported with the reason when it cannot run.
 Result<std::unique_ptr<WriteWatch::Engine>> make_uffd_engine(std::uint64_t start, std::uint64_t end,

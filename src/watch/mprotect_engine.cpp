@@ -49,6 +49,8 @@
 
 #include <bit>
 #include <cerrno>
+#include <cinttypes>
+#include <cstdio>
 #include <cstring>
 #include <vector>
 
@@ -56,6 +58,8 @@
 #include "proc/maps.hpp"
 #include "watch/engine.hpp"
 #include "watch/fault_handler.hpp"
+#include "watch/self_maps.hpp"
+#include "watch/thp_guard.hpp"
 
 namespace pagescan::watch {
 
@@ -95,10 +99,11 @@ class MprotectEngine final : public WriteWatch::Engine {
   ~MprotectEngine() override {
     if (slot_ >= 0) {
       // Writable first, then out of the registry: a write in between cannot fault.
-      ::mprotect(reinterpret_cast<void*>(start), end - start, prot_);
+      if (::mprotect(reinterpret_cast<void*>(start), end - start, prot_) != 0 && errno == ENOMEM) {
+        unprotect_mapped_pieces();
+      }
       fault::detach(slot_);
     }
-    if (restore_hugepage_) ::madvise(reinterpret_cast<void*>(start), end - start, MADV_HUGEPAGE);
     if (bits_) ::munmap(bits_, bits_bytes_);
   }
 
@@ -112,16 +117,15 @@ class MprotectEngine final : public WriteWatch::Engine {
     return {};
   }
 
-  Result<void> arm(bool keep_huge_pages, bool had_hugepage) {
+  Result<void> arm(bool keep_huge_pages, const std::vector<proc::Vma>& vmas) {
     auto slot = fault::attach(start, end, prot_, bits_, bits_bytes_);
     if (!slot) return slot.error().with_context("mprotect engine: " + describe(start, end));
     slot_ = *slot;
     void* base = reinterpret_cast<void*>(start);
     if (!keep_huge_pages) {
       // One write would otherwise leave a whole 2 MiB huge page to re-protect at once
-      // and report; per-page protection splits it anyway.
-      ::madvise(base, end - start, MADV_NOHUGEPAGE);
-      restore_hugepage_ = had_hugepage;
+      // and report; per-page protection splits it anyway. Given back on destruction.
+      thp_ = ThpGuard::disable(start, end, vmas);
     }
     // Registered before armed: the first write already finds its slot.
     if (::mprotect(base, end - start, armed_prot_) != 0) {
@@ -134,6 +138,8 @@ class MprotectEngine final : public WriteWatch::Engine {
 
   Result<Harvest> collect(std::uint64_t lo, std::uint64_t hi, std::uint64_t max_pages,
                           bool reset) override {
+    // Re-arming an unmapped page fails: refuse before taking any bit.
+    if (reset && !wholly_mapped(lo, hi)) return no_longer_mapped("collect");
     const std::uint64_t first = index(lo), last = index(hi);
     Harvest h;
     std::vector<std::pair<std::uint64_t, std::uint64_t>> taken;  // (word, bits) to undo
@@ -162,6 +168,8 @@ class MprotectEngine final : public WriteWatch::Engine {
         if (::mprotect(reinterpret_cast<void*>(r.start), r.end - r.start, armed_prot_) != 0) {
           const int err = errno;
           for (const auto& [w, bits] : taken) bits_[w].fetch_or(bits);
+          // Unmapped since the check above (the application broke the contract).
+          if (err == ENOMEM && !wholly_mapped(lo, hi)) return no_longer_mapped("collect");
           return Error::from_errno(err, describe(start, end) + ": re-arming written pages");
         }
       }
@@ -170,6 +178,7 @@ class MprotectEngine final : public WriteWatch::Engine {
   }
 
   Result<void> reset(std::uint64_t lo, std::uint64_t hi) override {
+    if (!wholly_mapped(lo, hi)) return no_longer_mapped("reset");
     const std::uint64_t first = index(lo), last = index(hi);
     std::vector<std::pair<std::uint64_t, std::uint64_t>> taken;
     for (std::uint64_t w = first / 64; w * 64 < last; ++w) {
@@ -179,6 +188,7 @@ class MprotectEngine final : public WriteWatch::Engine {
     if (::mprotect(reinterpret_cast<void*>(lo), hi - lo, armed_prot_) != 0) {
       const int err = errno;
       for (const auto& [w, bits] : taken) bits_[w].fetch_or(bits);
+      if (err == ENOMEM && !wholly_mapped(lo, hi)) return no_longer_mapped("reset");
       return Error::from_errno(err, describe(start, end) + ": reset");
     }
     return {};
@@ -205,8 +215,59 @@ class MprotectEngine final : public WriteWatch::Engine {
     return {};
   }
 
+  // A part unmapped and mapped afresh comes back with the protection its mmap() asked
+  // for and no bit set: every page whose bit is clear (armed) must still be read-only
+  // (armed_prot_), and every piece must carry one of our two protections (armed, or the
+  // region's own once written): PROT_NONE, exec or read-only-where-we-armed-writable is
+  // someone else's mapping. A replacement mapped read-only over armed pages looks like
+  // ours; RegionSnapshot::restore catches it by the captured data it lost.
+  Result<void> check_intact() const override {
+    auto pieces = self_maps::pieces(start, end);
+    if (!pieces) return pieces.error().with_context("mprotect engine: " + describe(start, end));
+    for (const self_maps::Piece& p : *pieces) {
+      bool ours = p.prot == armed_prot_ || p.prot == prot_;
+      if (ours && !(p.prot & PROT_WRITE)) continue;
+      const std::uint64_t first = index(p.start), last = index(p.end);
+      for (std::uint64_t w = first / 64; ours && w * 64 < last; ++w) {
+        const std::uint64_t mask = word_mask(w, first, last);
+        ours = (bits_[w].load() & mask) == mask;
+      }
+      if (!ours) {
+        char text[64];
+        std::snprintf(text, sizeof text, "[0x%" PRIx64 "-0x%" PRIx64 ")", p.start, p.end);
+        return Error(EINVAL, ErrorKind::invalid_argument,
+                     "mprotect engine: " + describe(start, end) + ": part of the region " + text +
+                         " was unmapped and mapped afresh since it was armed");
+      }
+    }
+    return {};
+  }
+
  private:
   std::uint64_t pages() const { return (end - start) / page_size; }
+
+  // msync() fails with ENOMEM when any page of its range is unmapped, changing nothing.
+  static bool wholly_mapped(std::uint64_t lo, std::uint64_t hi) {
+    return ::msync(reinterpret_cast<void*>(lo), hi - lo, MS_ASYNC) == 0;
+  }
+  Error no_longer_mapped(const char* call) const {
+    return Error(ENOMEM, ErrorKind::invalid_argument,
+                 "mprotect engine: " + describe(start, end) + ": " + call +
+                     ": the region is no longer wholly mapped (unmapped since)");
+  }
+
+  // The destructor's fallback when mprotect(2) over the region stopped at a hole (ENOMEM;
+  // the pages before it are done): each piece still mapped and still armed gets the
+  // region's protection back, so no page beyond the hole stays read-only once the
+  // handler is gone (the application's next write there would die of SIGSEGV).
+  void unprotect_mapped_pieces() const {
+    auto pieces = self_maps::pieces(start, end);
+    if (!pieces) return;
+    for (const self_maps::Piece& p : *pieces) {
+      if (p.prot != armed_prot_) continue;  // already writable, or not ours
+      ::mprotect(reinterpret_cast<void*>(p.start), p.end - p.start, prot_);
+    }
+  }
   std::uint64_t index(std::uint64_t addr) const { return (addr - start) / page_size; }
 
   // The bits of word `w` that fall in pages [first, last).
@@ -237,18 +298,18 @@ class MprotectEngine final : public WriteWatch::Engine {
   fault::Word* bits_ = nullptr;
   std::uint64_t bits_bytes_ = 0;
   int slot_ = -1;
-  bool restore_hugepage_ = false;
+  ThpGuard thp_;  // the THP advice, given back after the destructor's body
 };
 
 // The protection shared by every VMA of [start, end), which must be writable, not
-// hugetlb (per-page mprotect is impossible there). Also whether THP was asked for.
+// hugetlb (per-page mprotect is impossible there). Also those VMAs, for the THP advice.
 struct RegionShape {
   int prot = 0;
-  bool hugepage = false;
+  std::vector<proc::Vma> vmas;
 };
 
 Result<RegionShape> region_shape(std::uint64_t start, std::uint64_t end) {
-  auto vmas = proc::read_vmas(0, true);
+  auto vmas = proc::read_vmas_below(0, true, end);  // smaps walks each VMA it formats
   if (!vmas) return vmas.error().with_context("mprotect engine: " + describe(start, end));
   RegionShape shape;
   std::string perms;
@@ -271,7 +332,7 @@ Result<RegionShape> region_shape(std::uint64_t start, std::uint64_t end) {
                        perms + " and " + here + ")");
     }
     perms = here;
-    if (v.has_flag("hg")) shape.hugepage = true;
+    shape.vmas.push_back(v);
   }
   if (perms.empty()) {
     return Error(EINVAL, ErrorKind::invalid_argument,
@@ -292,13 +353,16 @@ Result<std::unique_ptr<WriteWatch::Engine>> make_mprotect_engine(std::uint64_t s
   }
   auto shape = region_shape(start, end);
   if (!shape) return shape.error();
+  // Opened now, once per process, rather than first at a destruction after an munmap
+  // (check_intact and the destructor's fallback query it).
+  (void)self_maps::fd();
   const Features& f = features();
   auto engine = std::make_unique<MprotectEngine>(start, end, f.page_size, shape->prot);
   if (options.keep_huge_pages && f.thp_pmd_size && f.thp_mode != "never") {
     engine->granularity = f.thp_pmd_size;
   }
   if (auto ok = engine->allocate(); !ok) return ok.error();
-  if (auto ok = engine->arm(options.keep_huge_pages, shape->hugepage); !ok) return ok.error();
+  if (auto ok = engine->arm(options.keep_huge_pages, shape->vmas); !ok) return ok.error();
   return std::unique_ptr<WriteWatch::Engine>(std::move(engine));
 }
 

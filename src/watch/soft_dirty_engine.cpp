@@ -26,7 +26,6 @@
 // there (the old descriptors would name the parent).
 #include <fcntl.h>
 #include <pthread.h>
-#include <sys/mman.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -36,8 +35,8 @@
 
 #include "kernel/uapi.hpp"
 #include "pagescan/features.hpp"
-#include "proc/maps.hpp"
 #include "watch/engine.hpp"
+#include "watch/thp_guard.hpp"
 
 namespace pagescan::watch {
 
@@ -129,12 +128,12 @@ class SoftDirtyEngine final : public WriteWatch::Engine {
       std::lock_guard lock(s.mutex);
       std::erase(s.live, this);
     }
-    if (restore_hugepage_) ::madvise(reinterpret_cast<void*>(start), end - start, MADV_HUGEPAGE);
   }
 
   // Arms: keeps the other watches' written pages, clears the process, joins the list.
-  Result<void> arm(bool restore_hugepage) {
-    restore_hugepage_ = restore_hugepage;
+  // `thp` is the THP advice to give back on destruction.
+  Result<void> arm(ThpGuard thp) {
+    thp_ = std::move(thp);
     Shared& s = shared();
     std::lock_guard lock(s.mutex);
     if (auto ok = open_files(s); !ok) return ok;
@@ -233,7 +232,7 @@ class SoftDirtyEngine final : public WriteWatch::Engine {
   }
 
   std::vector<std::uint64_t> pending_;  // under Shared::mutex
-  bool restore_hugepage_ = false;
+  ThpGuard thp_;
 };
 
 }  // namespace
@@ -246,20 +245,14 @@ Result<std::unique_ptr<WriteWatch::Engine>> make_soft_dirty_engine(std::uint64_t
     return Error(EOPNOTSUPP, ErrorKind::unsupported, "soft-dirty engine: " + f.soft_dirty_detail);
   }
   auto engine = std::make_unique<SoftDirtyEngine>(start, end, f.page_size);
-  bool restore_hugepage = false;
-  void* base = reinterpret_cast<void*>(start);
+  ThpGuard thp;
   if (!options.keep_huge_pages) {
     // A PMD-mapped THP has one soft-dirty bit for 2 MiB (Wine disables THP too).
-    if (auto vmas = proc::read_vmas(0, true)) {
-      for (const proc::Vma& v : *vmas) {
-        if (v.end > start && v.start < end && v.has_flag("hg")) restore_hugepage = true;
-      }
-    }
-    ::madvise(base, end - start, MADV_NOHUGEPAGE);
+    thp = ThpGuard::disable(start, end);
   } else if (f.thp_pmd_size && f.thp_mode != "never") {
     engine->granularity = f.thp_pmd_size;
   }
-  if (auto ok = engine->arm(restore_hugepage); !ok) {
+  if (auto ok = engine->arm(std::move(thp)); !ok) {
     return ok.error().with_context(describe(start, end));
   }
   return std::unique_ptr<WriteWatch::Engine>(std::move(engine));

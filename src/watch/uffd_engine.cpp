@@ -10,7 +10,6 @@
 // reported and re-armed under its page-table lock: a racing write lands before (reported
 // now) or after (reported next time). With max_pages the kernel protects exactly the
 // pages it reports.
-#include <sys/mman.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -19,8 +18,8 @@
 #include "kernel/userfaultfd.hpp"
 #include "pagescan/features.hpp"
 #include "pagescan/scan.hpp"
-#include "proc/maps.hpp"
 #include "watch/engine.hpp"
+#include "watch/thp_guard.hpp"
 
 namespace pagescan::watch {
 
@@ -28,15 +27,19 @@ namespace {
 
 class UffdEngine final : public WriteWatch::Engine {
  public:
-  UffdEngine(kernel::Userfaultfd uffd, bool restore_hugepage)
-      : uffd_(std::move(uffd)), restore_hugepage_(restore_hugepage), owner_(::getpid()) {}
+  UffdEngine(kernel::Userfaultfd uffd, ThpGuard thp)
+      : uffd_(std::move(uffd)), thp_(std::move(thp)), owner_(::getpid()) {}
 
+  // Unregistering alone drops the uffd-wp bits and markers of the range (the kernel
+  // clears them as it unregisters each VMA). No UFFDIO_WRITEPROTECT first: it does not
+  // check which uffd registered a VMA, so over memory unmapped and since registered by a
+  // newer watch it would unprotect that watch's pages. Unregistering refuses (EINVAL)
+  // VMAs of another uffd; then the range is not ours and its THP advice is left alone.
+  // A fork()ed child's copy touches no registration (not inherited), only the advice of
+  // its own copy of the VMAs, which thp_ gives back.
   ~UffdEngine() override {
-    if (::getpid() != owner_) return;  // a fork()ed child: the registration is not ours
-    void* base = reinterpret_cast<void*>(start);
-    (void)uffd_.write_protect(base, end - start, false);
-    (void)uffd_.unregister(base, end - start);
-    if (restore_hugepage_) ::madvise(base, end - start, MADV_HUGEPAGE);
+    if (::getpid() != owner_) return;
+    if (!uffd_.unregister(reinterpret_cast<void*>(start), end - start)) thp_.dismiss();
   }
 
   WatchEngine kind() const override { return WatchEngine::uffd; }
@@ -49,7 +52,13 @@ class UffdEngine final : public WriteWatch::Engine {
                               .returning(Category::written)
                               .limit_pages(max_pages)
                               .with_write_protect(reset);
-    auto result = scan(self(), request);
+    auto process = self();
+    if (!process) return process.error().with_context(describe(start, end) + ": collect");
+    // The engine needs the ioctl itself (WP_MATCHING re-arms): never PAGESCAN_BACKEND's
+    // choice, which would also fail the engine's self-test on a bad value.
+    ScanOptions options;
+    options.backend = BackendChoice::kernel;
+    auto result = scan(**process, request, options);
     if (!result) return result.error().with_context(describe(start, end) + ": collect");
     Harvest h;
     h.ranges.reserve(result->regions.size());
@@ -76,6 +85,28 @@ class UffdEngine final : public WriteWatch::Engine {
     return {};
   }
 
+  // Every page of the region is registered with our uffd (WPALLOWED): a part unmapped and
+  // mapped afresh is not, and its new pages read as WRITTEN, so a collect would report
+  // them and re-arming them would fail (ENOENT). One page found is enough. A fork()ed
+  // child reports everything written anyway, so nothing goes unseen there.
+  Result<void> check_intact() const override {
+    if (::getpid() != owner_) return {};
+    auto process = self();
+    if (!process) return process.error().with_context(describe(start, end));
+    ScanOptions options;
+    options.backend = BackendChoice::kernel;
+    auto found =
+        scan(**process, ScanRequest::over(start, end).none_of(Category::wpallowed).limit_pages(1),
+             options);
+    if (!found) return found.error().with_context(describe(start, end) + ": checking the region");
+    if (!found->regions.empty()) {
+      return Error(EINVAL, ErrorKind::invalid_argument,
+                   "uffd engine: " + describe(start, end) +
+                       ": part of the region was unmapped and mapped afresh since it was armed");
+    }
+    return {};
+  }
+
  private:
   // In a fork()ed child the region is no longer registered (no UFFD_FEATURE_EVENT_FORK),
   // so nothing is tracked: report the whole range, the only honest answer.
@@ -83,13 +114,17 @@ class UffdEngine final : public WriteWatch::Engine {
     return whole_range(lo, hi, max_pages, page_size);
   }
 
-  static const Process& self() {
-    static Process p = *Process::self();
-    return p;
+  // Opened once per process. It is only used by the process that armed the watch
+  // (collect returns early in a fork()ed child), and a self handle reopens
+  // /proc/self/pagemap anyway when getpid() changed (include/pagescan/process.hpp).
+  static Result<const Process*> self() {
+    static const Result<Process> p = Process::self();
+    if (!p) return p.error();
+    return &*p;
   }
 
   kernel::Userfaultfd uffd_;
-  bool restore_hugepage_;
+  ThpGuard thp_;  // gives the advice back after the destructor's body has unregistered
   pid_t owner_;
 };
 
@@ -111,29 +146,22 @@ Result<std::unique_ptr<WriteWatch::Engine>> make_uffd_engine(std::uint64_t start
 
   void* base = reinterpret_cast<void*>(start);
   const std::uint64_t page = f.page_size;
-  bool restore_hugepage = false;
   std::uint64_t granularity = page;
+  ThpGuard thp;  // on every failure below, gives the advice back
   if (!options.keep_huge_pages) {
     // Whole 2 MiB areas would report as written after one write (Wine does the same).
-    if (auto vmas = proc::read_vmas(0, true)) {
-      for (const proc::Vma& v : *vmas) {
-        if (v.end > start && v.start < end && v.has_flag("hg")) restore_hugepage = true;
-      }
-    }
-    ::madvise(base, end - start, MADV_NOHUGEPAGE);
+    thp = ThpGuard::disable(start, end);
   } else if (f.thp_pmd_size && f.thp_mode != "never") {
     granularity = f.thp_pmd_size;
   }
   if (auto r = uffd->register_wp(base, end - start); !r) {
-    if (restore_hugepage) ::madvise(base, end - start, MADV_HUGEPAGE);
     return r.error().with_context(describe(start, end));
   }
   if (auto r = uffd->write_protect(base, end - start, true); !r) {
     (void)uffd->unregister(base, end - start);
-    if (restore_hugepage) ::madvise(base, end - start, MADV_HUGEPAGE);
     return r.error().with_context(describe(start, end) + ": arming");
   }
-  auto engine = std::make_unique<UffdEngine>(std::move(*uffd), restore_hugepage);
+  auto engine = std::make_unique<UffdEngine>(std::move(*uffd), std::move(thp));
   engine->start = start;
   engine->end = end;
   engine->page_size = page;

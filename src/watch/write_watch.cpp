@@ -11,6 +11,7 @@
 #include <mutex>
 #include <optional>
 
+#include "pagescan/features.hpp"
 #include "pagescan/watch.hpp"
 #include "watch/engine.hpp"
 
@@ -49,6 +50,23 @@ std::string describe(std::uint64_t start, std::uint64_t end) {
   char text[80];
   std::snprintf(text, sizeof text, "watch of [0x%" PRIx64 "-0x%" PRIx64 ")", start, end);
   return text;
+}
+
+Result<void> past_address_space(const char* what, std::uint64_t addr, std::uint64_t len,
+                                std::uint64_t page) {
+  // A length larger than the whole user address space, or one whose end (rounded up to
+  // a page) wraps around, would otherwise wrap to a short or empty range. A range that
+  // merely ends past the limit is left to the mapping check ("not wholly mapped").
+  const std::uint64_t limit = features().user_address_limit;
+  const bool wraps = addr + len < addr || addr + len + page - 1 < addr;
+  if (!wraps && len <= limit) return {};
+  char text[200];
+  std::snprintf(text, sizeof text,
+                "%s of %" PRIu64 " bytes at 0x%" PRIx64
+                ": the range runs past the end of the user address space (highest end 0x%" PRIx64
+                ")",
+                what, len, addr, limit);
+  return Error(EINVAL, ErrorKind::invalid_argument, text);
 }
 
 Harvest whole_range(std::uint64_t lo, std::uint64_t hi, std::uint64_t max_pages,
@@ -180,10 +198,11 @@ Result<WriteWatch> WriteWatch::create(void* base, std::size_t len, const WatchOp
   auto addr = reinterpret_cast<std::uint64_t>(base);
   std::uint64_t start = addr & ~(page - 1);
   std::uint64_t end = (addr + len + page - 1) & ~(page - 1);
-  if (len == 0 || end < addr) {
+  if (len == 0) {
     return Error(EINVAL, ErrorKind::invalid_argument,
                  "watch of " + std::to_string(len) + " bytes: expected a length > 0");
   }
+  if (auto past = watch::past_address_space("watch", addr, len, page); !past) return past.error();
   // msync() fails with ENOMEM when any page of the range is unmapped, changing nothing.
   if (::msync(reinterpret_cast<void*>(start), end - start, MS_ASYNC) != 0) {
     return Error(errno == ENOMEM ? EINVAL : errno, ErrorKind::invalid_argument,
@@ -279,8 +298,10 @@ Result<void> WriteWatch::reset(void* base, std::size_t len) {
 Result<void> WriteWatch::fold_back(const Harvest& harvest) {
   for (const PageRange& r : harvest.ranges) {
     if (r.start < engine_->start || r.end > engine_->end || r.end < r.start) {
+      char text[64];
+      std::snprintf(text, sizeof text, "[0x%" PRIx64 "-0x%" PRIx64 ")", r.start, r.end);
       return Error(EINVAL, ErrorKind::invalid_argument,
-                   "fold_back: a harvested range is not inside the " +
+                   "fold_back: harvested range " + std::string(text) + " is not inside the " +
                        watch::describe(engine_->start, engine_->end));
     }
   }
@@ -291,6 +312,17 @@ Result<void> WriteWatch::prepare_for_kernel_write(void* base, std::size_t len) {
   auto range = inside(*engine_, base, len);
   if (!range) return range.error();
   return engine_->prepare_for_kernel_write(range->start, range->end);
+}
+
+Result<void> WriteWatch::check_intact() const {
+  // msync() fails with ENOMEM when any page of the range is unmapped, changing nothing.
+  if (::msync(reinterpret_cast<void*>(engine_->start), engine_->end - engine_->start, MS_ASYNC) !=
+      0) {
+    return Error(EINVAL, ErrorKind::invalid_argument,
+                 watch::describe(engine_->start, engine_->end) +
+                     ": the region is no longer wholly mapped (unmapped since)");
+  }
+  return engine_->check_intact();
 }
 
 }  // namespace pagescan

@@ -1,10 +1,12 @@
 // What every pagescan command shares, run as a user runs them: --version and --help (with
-// examples) on each, the same option names and messages for the same options, colour
-// only on a terminal and never with NO_COLOR, and the command list in every message that
-// names the commands.
+// examples and a usage line saying what it takes) on each, the same option names and
+// messages for the same options, an empty option value rejected like any bad one,
+// PAGESCAN_BACKEND checked before anything happens, colour only on a terminal and never
+// with NO_COLOR, and the command list in every message that names the commands.
 #include <gtest/gtest.h>
 #include <sys/mman.h>
 
+#include <algorithm>
 #include <nlohmann/json.hpp>
 #include <sstream>
 #include <string>
@@ -15,6 +17,7 @@
 #include "support/cli_process_tree.hpp"
 #include "support/cli_runner.hpp"
 #include "support/memory.hpp"
+#include "support/watch_helpers.hpp"
 
 namespace pagescan::test {
 namespace {
@@ -133,6 +136,94 @@ TEST(CliSharedOptions, SameNamesAndSameMessagesInEveryCommand) {
       EXPECT_EQ(single_line(bad_backend.err).rfind("pagescan: bad --backend: ", 0), 0u)
           << bad_backend.err;
       EXPECT_NE(bad_backend.err.find("'gpu'"), std::string::npos) << bad_backend.err;
+    }
+  }
+}
+
+// The usage line says what each command takes: TARGET for scan and map, options only
+// for features and demo (CLI11's own line would read "[target] [...]").
+TEST(CliHelpFlag, UsageLineSaysWhatEachCommandTakes) {
+  const std::vector<std::pair<std::string, std::string>> usage = {
+      {"scan", "Usage: pagescan scan [OPTIONS] TARGET\n"},
+      {"map", "Usage: pagescan map [OPTIONS] TARGET\n"},
+      {"features", "Usage: pagescan features [OPTIONS]\n"},
+      {"demo", "Usage: pagescan demo [OPTIONS]\n"}};
+  for (const auto& [command, line] : usage) {
+    SCOPED_TRACE(command);
+    CliRun run = run_cli({command, "--help"});
+    ASSERT_EQ(run.exit_code, 0) << run.describe();
+    EXPECT_NE(run.out.find(line), std::string::npos) << run.out;
+  }
+}
+
+// The options with a value, as --help lists them: "  --range START-END   ...".
+std::vector<std::string> value_options(const std::string& help) {
+  std::vector<std::string> names;
+  std::istringstream lines(help);
+  for (std::string line; std::getline(lines, line);) {
+    std::istringstream words(line);
+    std::string name, value;
+    words >> name >> value;
+    if (name.rfind("--", 0) == 0 && !value.empty() &&
+        std::all_of(value.begin(), value.end(),
+                    [](char c) { return (c >= 'A' && c <= 'Z') || c == '-'; })) {
+      names.push_back(name);
+    }
+  }
+  return names;
+}
+
+// `--option ''` is a value, never "not given": for every option with a value of every
+// command (read from --help, so an option added later is covered), an empty value is a
+// usage error naming the option and the empty value. Before, --range '' scanned everything and
+// --svg '' drew no picture, silently.
+TEST(CliValueOptions, EveryOptionGivenAnEmptyValueIsAUsageErrorNamingIt) {
+  const std::vector<std::pair<std::string, std::vector<std::string>>> commands = {
+      {"scan", {"self"}}, {"map", {"self"}}, {"features", {}}, {"demo", {}}};
+  for (const auto& [command, target] : commands) {
+    CliRun help = run_cli({command, "--help"});
+    ASSERT_EQ(help.exit_code, 0) << help.describe();
+    const std::vector<std::string> names = value_options(help.out);
+    EXPECT_NE(std::find(names.begin(), names.end(), "--format"), names.end()) << help.out;
+    for (const std::string& name : names) {
+      std::vector<std::string> args = {command};
+      args.insert(args.end(), target.begin(), target.end());
+      args.push_back(name);
+      args.push_back("");
+      SCOPED_TRACE(joined(args) + "''");
+      CliRun run = run_cli(args);
+      EXPECT_EQ(run.exit_code, 2) << run.describe();
+      EXPECT_EQ(run.out, "");
+      const std::string line = single_line(run.err);
+      EXPECT_EQ(line.rfind("pagescan: ", 0), 0u) << run.describe();
+      EXPECT_NE(line.find(name.substr(2)), std::string::npos) << line;  // "bad range ''"
+      EXPECT_TRUE(line.find("''") != std::string::npos || line.find("empty") != std::string::npos)
+          << line;
+    }
+  }
+}
+
+// PAGESCAN_BACKEND is checked by every command before it prints or starts anything, and,
+// as in the library (scan.hpp), only when the backend is auto: an explicit --backend
+// overrides it.
+TEST_F(CliCommon, BadPagescanBackendIsAUsageErrorUnlessABackendIsGiven) {
+  ScopedEnv inherited("PAGESCAN_BACKEND", std::nullopt);  // it would win over ours
+  const std::string bad =
+      "pagescan: PAGESCAN_BACKEND: unknown backend 'bogus' (expected auto, kernel or "
+      "emulated)\n";
+  for (const std::vector<std::string>& args : table_runs(*child)) {
+    SCOPED_TRACE(joined(args));
+    CliRun run = run_cli(args, {"PAGESCAN_BACKEND=bogus"});
+    EXPECT_EQ(run.exit_code, 2) << run.describe();
+    EXPECT_EQ(run.out, "");
+    EXPECT_EQ(run.err, bad);
+    if (args[0] == "scan" || args[0] == "map") {
+      std::vector<std::string> explicit_backend = args;
+      explicit_backend.insert(explicit_backend.end(), {"--backend", "kernel", "--json"});
+      CliRun forced = run_cli(explicit_backend, {"PAGESCAN_BACKEND=bogus"});
+      EXPECT_EQ(forced.exit_code, 0) << forced.describe();
+      EXPECT_EQ(forced.err, "");
+      EXPECT_EQ(json::parse(forced.out).at("backend"), "kernel") << forced.out.substr(0, 400);
     }
   }
 }

@@ -3,6 +3,7 @@
 #include <fmt/core.h>
 
 #include <memory>
+#include <optional>
 
 #include "commands.hpp"
 #include "demo_hugetlb.hpp"
@@ -11,6 +12,7 @@
 #include "options.hpp"
 #include "output.hpp"
 #include "pagescan/process.hpp"
+#include "positionals.hpp"
 
 namespace pagescan::cli {
 
@@ -19,12 +21,16 @@ namespace {
 const std::vector<std::string> kFormats = {"table", "json"};
 
 struct DemoOptions {
+  Positionals positionals;
   FormatOption format;
-  std::string backend = "auto";
+  std::optional<std::string> backend;
   bool ascii = false;
 };
 
 int run_demo(const DemoOptions& o) {
+  // Every usage error, PAGESCAN_BACKEND's included, before the demo prints, forks or
+  // touches vm.nr_hugepages.
+  if (auto error = check_no_arguments("demo", o.positionals)) return report_usage(*error);
   auto format = resolve_format(o.format, kFormats);
   if (!format.value) return report_usage(*format.error);
   auto backend = resolve_backend(o.backend);
@@ -74,7 +80,7 @@ int run_demo(const DemoOptions& o) {
     fmt::print("{}\n", render_demo_json(report).dump(
                            2, ' ', false, nlohmann::ordered_json::error_handler_t::replace));
   } else {
-    render_demo_text(report, TableStyle{colour, true, o.ascii, report.heat_width}, stdout);
+    render_demo_text(report, TableStyle{colour, true, o.ascii, report.heat_width, true}, stdout);
   }
   return kExitOk;
 }
@@ -96,6 +102,7 @@ Command add_demo_command(CLI::App& app) {
       "hugetlb page the demo raises vm.nr_hugepages from 0 to 1 and puts it back at once;\n"
       "it never adds swap. The child is killed before the demo exits.");
   add_version_flag(sub);
+  add_no_arguments(sub, o->positionals);
   add_format_options(sub, o->format, kFormats);
   add_backend_option(sub, o->backend);
   sub->add_flag("--ascii", o->ascii, "heat strips in ASCII instead of Unicode blocks");

@@ -7,6 +7,7 @@
 #include "features_report.hpp"
 #include "options.hpp"
 #include "output.hpp"
+#include "positionals.hpp"
 
 namespace pagescan::cli {
 
@@ -15,12 +16,18 @@ namespace {
 const std::vector<std::string> kFormats = {"table", "json"};
 
 struct FeaturesOptions {
+  Positionals positionals;
   FormatOption format;
 };
 
 int run_features(const FeaturesOptions& o) {
+  if (auto error = check_no_arguments("features", o.positionals)) return report_usage(*error);
   auto format = resolve_format(o.format, kFormats);
   if (!format.value) return report_usage(*format.error);
+  // The backend shown is auto's choice: a PAGESCAN_BACKEND every scan would reject is an
+  // error here too, not a backend to report.
+  auto backend = resolve_backend(std::nullopt);
+  if (!backend.value) return report_usage(*backend.error);
   const Features& f = features();
   if (*format.value == "json") {
     fmt::print("{}\n", render_features_json(f).dump(2));
@@ -44,6 +51,7 @@ Command add_features_command(CLI::App& app) {
       "which scan backend and write-tracking engine pagescan uses here, and why. The table\n"
       "gives sizes in human units, JSON in bytes.");
   add_version_flag(sub);
+  add_no_arguments(sub, o->positionals);
   add_format_options(sub, o->format, kFormats);
   return Command{sub, [o] { return run_features(*o); }};
 }

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <charconv>
 #include <memory>
+#include <optional>
 
 #include "args.hpp"
 #include "atomic_file.hpp"
@@ -14,6 +15,7 @@
 #include "options.hpp"
 #include "output.hpp"
 #include "pagescan/features.hpp"
+#include "positionals.hpp"
 
 namespace pagescan::cli {
 
@@ -21,18 +23,22 @@ namespace {
 
 constexpr std::uint32_t kMaxHeatWidth = 1024;
 
+// Each value as typed, kept only when given (an empty value is checked like any other).
 struct MapOptionsText {
-  std::string target;
+  Positionals positionals;
   FormatOption format;
-  std::string min_size;
-  std::string only;
-  std::string sort = "address";
+  std::optional<std::string> min_size;
+  std::optional<std::string> only;
+  std::optional<std::string> sort;  // default: address
   bool heat = false;
-  std::string category;
+  std::optional<std::string> category;
   bool ascii = false;
-  std::string width;
-  std::string svg;
-  std::string backend = "auto";
+  std::optional<std::string> width;
+  std::optional<std::string> svg;
+  std::optional<std::string> backend;
+  // The options that only shape heat strips, so ask for them: the error names the one given.
+  std::vector<CLI::Option*> heat_shapers;  // --category, --ascii, --width
+  CLI::App* command = nullptr;
 };
 
 const std::vector<std::string> kFormats = {"table", "json", "csv"};
@@ -61,11 +67,13 @@ Parsed<std::uint64_t> parse_size(const std::string& text) {
   return bad();
 }
 
-// "anon,heap": the backings to show.
+// "anon,heap": the backings to show. An unknown name is quoted alone; an empty element
+// ("anon,") quotes the list, since '' alone would not say where it is.
 Parsed<std::vector<Backing>> parse_only(const std::string& text) {
   static const std::pair<const char*, Backing> kNames[] = {
       {"anon", Backing::anonymous}, {"file", Backing::file}, {"shm", Backing::shared_memory},
       {"stack", Backing::stack},    {"heap", Backing::heap}, {"special", Backing::special}};
+  const std::string names = "anon, file, shm, stack, heap or special";
   std::vector<Backing> out;
   std::size_t begin = 0;
   while (begin <= text.size()) {
@@ -78,10 +86,13 @@ Parsed<std::vector<Backing>> parse_only(const std::string& text) {
         found = true;
       }
     }
+    if (name.empty() && !text.empty()) {
+      return {std::nullopt, UsageError{"bad --only '" + text + "': empty element (expected " +
+                                       names + ", comma-separated)"}};
+    }
     if (!found) {
       return {std::nullopt,
-              UsageError{"bad --only '" + name +
-                         "': expected anon, file, shm, stack, heap or special (a comma list)"}};
+              UsageError{"bad --only '" + name + "': expected " + names + " (a comma list)"}};
     }
     begin = comma + 1;
   }
@@ -116,8 +127,20 @@ MapView make_view(const MapReport& report, std::uint64_t min_size, const std::ve
   return view;
 }
 
+// The option to name when heat strips cannot be shown: --heat if given, else the first
+// option given that asks for them.
+std::string heat_asked_by(const MapOptionsText& o) {
+  if (o.heat) return "--heat";
+  for (const CLI::Option* given : o.command->parse_order()) {
+    for (const CLI::Option* shaper : o.heat_shapers) {
+      if (given == shaper) return shaper->get_name();
+    }
+  }
+  return "--heat";
+}
+
 int run_map(const MapOptionsText& o) {
-  auto target = parse_target(o.target);
+  auto target = resolve_target("map", o.positionals);
   if (!target.value) return report_usage(*target.error);
   auto backend = resolve_backend(o.backend);
   if (!backend.value) return report_usage(*backend.error);
@@ -125,48 +148,54 @@ int run_map(const MapOptionsText& o) {
   if (!format_choice.value) return report_usage(*format_choice.error);
   const std::string& format = *format_choice.value;
   std::uint64_t min_size = 0;
-  if (!o.min_size.empty()) {
-    auto parsed = parse_size(o.min_size);
+  if (o.min_size) {
+    auto parsed = parse_size(*o.min_size);
     if (!parsed.value) return report_usage(*parsed.error);
     min_size = *parsed.value;
   }
   std::vector<Backing> only;
-  if (!o.only.empty()) {
-    auto parsed = parse_only(o.only);
+  if (o.only) {
+    auto parsed = parse_only(*o.only);
     if (!parsed.value) return report_usage(*parsed.error);
     only = *parsed.value;
   }
-  if (o.sort != "address" && o.sort != "size" && o.sort != "present" && o.sort != "swapped") {
+  const std::string sort = o.sort.value_or("address");
+  if (sort != "address" && sort != "size" && sort != "present" && sort != "swapped") {
     return report_usage(
-        UsageError{"bad --sort '" + o.sort + "': expected size, present, swapped or address"});
+        UsageError{"bad --sort '" + sort + "': expected size, present, swapped or address"});
   }
   // --category, --ascii and --width only shape the heat strip: they ask for it.
-  const bool heat = o.heat || !o.category.empty() || o.ascii || !o.width.empty();
+  const bool heat = o.heat || o.category || o.ascii || o.width;
   Category heat_category = Category::present;
-  if (!o.category.empty()) {
-    auto parsed = parse_category(o.category);
+  if (o.category) {
+    auto parsed = parse_category(*o.category);
     if (!parsed) return report_usage(UsageError{"bad --category: " + parsed.error().message()});
     heat_category = *parsed;
   }
   std::uint32_t width = 64;
-  if (!o.width.empty()) {
-    auto parsed = parse_number(o.width, "--width");
+  if (o.width) {
+    auto parsed = parse_number(*o.width, "--width");
     if (!parsed.value) return report_usage(*parsed.error);
     if (*parsed.value == 0 || *parsed.value > kMaxHeatWidth) {
-      return report_usage(UsageError{"bad --width '" + o.width + "': expected 1 to " +
+      return report_usage(UsageError{"bad --width '" + *o.width + "': expected 1 to " +
                                      std::to_string(kMaxHeatWidth) + " cells"});
     }
     width = static_cast<std::uint32_t>(*parsed.value);
   }
   if (heat && format == "csv") {
-    return report_usage(UsageError{"--heat cannot be shown with --format csv (use table or json)"});
+    const std::string asked_by = heat_asked_by(o);
+    return report_usage(
+        UsageError{(asked_by == "--heat" ? asked_by : asked_by + " asks for heat strips, which") +
+                   " cannot be shown with --format csv (use table or json)"});
   }
+  if (o.svg && o.svg->empty())
+    return report_usage(UsageError{"bad --svg '': expected a file name"});
 
   MapOptions options;
   options.counted = countable_categories(*backend.value);
   if (heat) options.heat_category = heat_category;
   options.heat_bins = width;
-  options.picture = !o.svg.empty();
+  options.picture = o.svg.has_value();
   options.scan.backend = *backend.value;
 
   auto process = open_target(*target.value);
@@ -176,13 +205,13 @@ int run_map(const MapOptionsText& o) {
 
   // The picture first: when it cannot be written nothing is printed and nothing is left.
   std::string svg_note;
-  if (!o.svg.empty()) {
+  if (o.svg) {
     std::string svg = render_svg(*report);
-    if (auto ok = write_file_atomically(o.svg, svg); !ok) return report_error(ok.error());
+    if (auto ok = write_file_atomically(*o.svg, svg); !ok) return report_error(ok.error());
     svg_note =
-        fmt::format("SVG: {} ({} VMAs, {})\n", o.svg, report->vmas.size(), human_size(svg.size()));
+        fmt::format("SVG: {} ({} VMAs, {})\n", *o.svg, report->vmas.size(), human_size(svg.size()));
   }
-  MapView view = make_view(*report, min_size, only, o.sort);
+  MapView view = make_view(*report, min_size, only, sort);
   if (format == "json") {
     // File names are bytes, not necessarily UTF-8: replace what JSON cannot carry.
     fmt::print("{}\n", render_map_json(view, heat ? std::optional(width) : std::nullopt)
@@ -218,24 +247,26 @@ Command add_map_command(CLI::App& app) {
       "every non-present entry: swap, migration, guard and uffd-wp markers. Filters and\n"
       "--sort choose the rows; the SVG always shows every VMA in address order.");
   add_version_flag(sub);
-  sub->add_option("target", o->target, "a pid, or 'self'")->required()->type_name("TARGET");
+  add_target_argument(sub, o->positionals);
   add_format_options(sub, o->format, kFormats);
-  sub->add_option("--min-size", o->min_size, "only VMAs at least this large (4096, 64K, 2M, 1G)")
-      ->type_name("SIZE");
-  sub->add_option("--only", o->only, "only these backings: anon, file, shm, stack, heap, special")
-      ->type_name("LIST");
-  sub->add_option("--sort", o->sort, "row order: address (default), size, present or swapped")
-      ->type_name("KEY");
+  add_value_option(sub, "--min-size", o->min_size,
+                   "only VMAs at least this large (4096, 64K, 2M, 1G)", "SIZE");
+  add_value_option(sub, "--only", o->only,
+                   "only these backings: anon, file, shm, stack, heap, special", "LIST");
+  add_value_option(sub, "--sort", o->sort, "row order: address (default), size, present or swapped",
+                   "KEY");
   sub->add_flag("--heat", o->heat, "a strip per VMA showing where the category's pages are");
-  sub->add_option("--category", o->category,
-                  "the heat strip's category (default: present; any category name)")
-      ->type_name("NAME");
-  sub->add_flag("--ascii", o->ascii, "heat strips in ASCII instead of Unicode blocks");
-  sub->add_option("--width", o->width, "heat strip cells (default 64, at most 1024)")
-      ->type_name("N");
-  sub->add_option("--svg", o->svg, "also write a picture of the whole address space to FILE")
-      ->type_name("FILE");
+  o->heat_shapers.push_back(
+      add_value_option(sub, "--category", o->category,
+                       "the heat strip's category (default: present; any category name)", "NAME"));
+  o->heat_shapers.push_back(
+      sub->add_flag("--ascii", o->ascii, "heat strips in ASCII instead of Unicode blocks"));
+  o->heat_shapers.push_back(add_value_option(sub, "--width", o->width,
+                                             "heat strip cells (default 64, at most 1024)", "N"));
+  add_value_option(sub, "--svg", o->svg, "also write a picture of the whole address space to FILE",
+                   "FILE");
   add_backend_option(sub, o->backend);
+  o->command = sub;
   return Command{sub, [o] { return run_map(*o); }};
 }
 

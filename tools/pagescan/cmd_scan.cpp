@@ -2,35 +2,38 @@
 #include <fmt/core.h>
 
 #include <memory>
+#include <optional>
 
 #include "args.hpp"
 #include "commands.hpp"
 #include "options.hpp"
 #include "output.hpp"
 #include "pagescan/features.hpp"
+#include "positionals.hpp"
 #include "scan_report.hpp"
 
 namespace pagescan::cli {
 
 namespace {
 
+// Each value as typed, kept only when given (an empty value is checked like any other).
 struct ScanOptionsText {
-  std::string target;
-  std::string range;
-  std::string all_of;
-  std::string any_of;
-  std::string returning = "all";
-  std::string max_pages;
+  Positionals positionals;
+  std::optional<std::string> range;
+  std::optional<std::string> all_of;
+  std::optional<std::string> any_of;
+  std::optional<std::string> returning;  // default: all the kernel supports
+  std::optional<std::string> max_pages;
   bool write_protect = false;
   bool check_wp_async = false;
   FormatOption format;
-  std::string backend = "auto";
+  std::optional<std::string> backend;
 };
 
 const std::vector<std::string> kFormats = {"table", "json", "csv"};
 
 int run_scan(const ScanOptionsText& o) {
-  auto target = parse_target(o.target);
+  auto target = resolve_target("scan", o.positionals);
   if (!target.value) return report_usage(*target.error);
   auto backend = resolve_backend(o.backend);
   if (!backend.value) return report_usage(*backend.error);
@@ -40,19 +43,19 @@ int run_scan(const ScanOptionsText& o) {
 
   const Features& f = features();
   AddressRange range{0, f.user_address_limit};
-  if (!o.range.empty()) {
-    auto parsed = parse_range(o.range);
+  if (o.range) {
+    auto parsed = parse_range(*o.range);
     if (!parsed.value) return report_usage(*parsed.error);
     range = *parsed.value;
   }
   CategoryFilter all_of, any_of;
-  if (!o.all_of.empty()) {
-    auto parsed = parse_category_filter(o.all_of);
+  if (o.all_of) {
+    auto parsed = parse_category_filter(*o.all_of);
     if (!parsed) return report_usage(UsageError{"bad --all-of: " + parsed.error().message()});
     all_of = *parsed;
   }
-  if (!o.any_of.empty()) {
-    auto parsed = parse_category_filter(o.any_of);
+  if (o.any_of) {
+    auto parsed = parse_category_filter(*o.any_of);
     if (!parsed) return report_usage(UsageError{"bad --any-of: " + parsed.error().message()});
     any_of = *parsed;
   }
@@ -61,15 +64,15 @@ int run_scan(const ScanOptionsText& o) {
                              ? f.scan_categories
                              : Categories::all_known();
   Categories returning = supported;
-  if (o.returning != "all") {
-    auto parsed = parse_categories(o.returning);
+  if (o.returning && *o.returning != "all") {
+    auto parsed = parse_categories(*o.returning);
     if (!parsed) return report_usage(UsageError{"bad --return: " + parsed.error().message()});
     returning = *parsed;
   }
   auto request = make_request(range.start, range.end, all_of, any_of, returning);
   if (!request) return report_usage(UsageError{request.error().message()});
-  if (!o.max_pages.empty()) {
-    auto n = parse_number(o.max_pages, "--max-pages");
+  if (o.max_pages) {
+    auto n = parse_number(*o.max_pages, "--max-pages");
     if (!n.value) return report_usage(*n.error);
     request->max_pages = *n.value;
   }
@@ -113,16 +116,15 @@ Command add_scan_command(CLI::App& app) {
       "'!name' inverts a category in --all-of and --any-of. The table gives sizes in\n"
       "human units; JSON and CSV give pages and bytes.");
   add_version_flag(sub);
-  sub->add_option("target", o->target, "a pid, or 'self'")->required()->type_name("TARGET");
-  sub->add_option("--range", o->range, "START-END, hex (0x...) or decimal (default: all)")
-      ->type_name("START-END");
-  sub->add_option("--all-of", o->all_of, "every one of these categories (e.g. present,!file)")
-      ->type_name("LIST");
-  sub->add_option("--any-of", o->any_of, "at least one of these categories")->type_name("LIST");
-  sub->add_option("--return", o->returning,
-                  "categories reported per region (default: all the kernel supports)")
-      ->type_name("LIST");
-  sub->add_option("--max-pages", o->max_pages, "stop after this many pages")->type_name("N");
+  add_target_argument(sub, o->positionals);
+  add_value_option(sub, "--range", o->range, "START-END, hex (0x...) or decimal (default: all)",
+                   "START-END");
+  add_value_option(sub, "--all-of", o->all_of, "every one of these categories (e.g. present,!file)",
+                   "LIST");
+  add_value_option(sub, "--any-of", o->any_of, "at least one of these categories", "LIST");
+  add_value_option(sub, "--return", o->returning,
+                   "categories reported per region (default: all the kernel supports)", "LIST");
+  add_value_option(sub, "--max-pages", o->max_pages, "stop after this many pages", "N");
   sub->add_flag("--write-protect", o->write_protect,
                 "re-arm (uffd write-protect) the written pages reported");
   sub->add_flag("--check-wp-async", o->check_wp_async,

@@ -32,6 +32,9 @@ MapView demo_view(const MapReport& map, const std::vector<DemoPart>& parts);
 // the kernel allows (a THP request the kernel did not honour).
 std::vector<std::string> demo_findings(const MapReport& map, const std::vector<DemoPart>& parts);
 
+// The demo's text fits this many columns (a terminal of 100; most lines fit 80).
+inline constexpr std::size_t kDemoColumns = 100;
+
 // The features section (printed first, before the workload starts).
 void render_demo_intro(const Features& f, bool colour, std::FILE* out);
 // The workload and tracking sections.

@@ -50,7 +50,7 @@ std::string part_story(const DemoPart& p, std::uint64_t page_size) {
     case PartKind::tracked:
       // WP_UNPOPULATED leaves a uffd-wp marker in each untouched entry, which reads as
       // SWAPPED (kernel-pagemap-scan.md §4.1).
-      return std::to_string(pages) + " pages under write tracking (" + p.engine + "), " +
+      return std::to_string(pages) + " pages tracked (" + p.engine + "), " +
              std::to_string(p.acted) + " written since armed" +
              (p.engine == "uffd" ? "; markers on the rest count as SWAPPED" : "");
   }
@@ -67,7 +67,7 @@ DemoPlan plan_demo() {
   }
   plan.swap = f.swap_total_bytes > 0;
   if (!plan.swap) {
-    plan.swap_why = "no swap is active (the demo never adds swap; swapon(8) some to see this part)";
+    plan.swap_why = "no swap is active (the demo never adds any; swapon(8) some to see this part)";
   }
   plan.guard = f.guard_regions;
   if (!plan.guard) plan.guard_why = "the kernel lacks MADV_GUARD_INSTALL (Linux 6.13)";

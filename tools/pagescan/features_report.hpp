@@ -23,8 +23,10 @@ Choice scan_backend_choice(const Features& f);
 Choice watch_engine_choice();
 
 // One row per feature: name, yes/no, detail; then the backend and engine. Sizes in human
-// units; "yes" and "no" coloured when `colour`.
-void render_features_table(const Features& f, bool colour, std::FILE* out);
+// units; "yes" and "no" coloured when `colour`. With `max_columns`, details longer than
+// the line goes on continue on lines of their own, under the detail's start.
+void render_features_table(const Features& f, bool colour, std::FILE* out,
+                           std::size_t max_columns = 0);
 // Every field of the probe (sizes in bytes), plus "backend" and "watch_engine" as
 // {"name", "reason"}. Fields are only ever added.
 nlohmann::ordered_json render_features_json(const Features& f);

@@ -35,7 +35,14 @@ int main(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     if (argc < 2) return report_usage(UsageError{"no command given " + expected});
     std::string first = argv[1];
-    bool known = first.rfind("-", 0) == 0;
+    // Before the command only --help and --version are options (they do not get here):
+    // anything else starting with '-' is an option pagescan does not know.
+    if (first.rfind("-", 0) == 0) {
+      return report_usage(
+          UsageError{"unknown option '" + first +
+                     "' (expected --help, --version or a command: " + one_of(names) + ")"});
+    }
+    bool known = false;
     for (const std::string& name : names) known = known || name == first;
     if (!known) return report_usage(UsageError{"unknown command '" + first + "' " + expected});
     std::string what = e.what();

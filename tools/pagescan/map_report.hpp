@@ -150,6 +150,11 @@ struct TableStyle {
   bool heat = false;
   bool ascii = false;
   std::uint32_t width = 64;
+  // Narrow (the demo, read on an 80-100 column terminal): counts in short units ("64.0K")
+  // in 8-column cells, "n/t" for not tracked (explained under the table), the backing
+  // and offset on the heat line (or a line of their own) and each note on a line of its
+  // own. Otherwise one line per VMA, as wide as it takes (map).
+  bool narrow = false;
 };
 void render_map_table(const MapView& view, const TableStyle& style, std::FILE* out);
 // {"pid", "backend", "page_size", "categories", "vmas": [...], "totals", "shown_totals"}

@@ -1,12 +1,15 @@
-// Shared output helpers: error lines, exit codes, human units, hex addresses.
+// Shared output helpers: error lines, exit codes, human units, wrapping, hex addresses.
 #include "output.hpp"
 
 #include <fmt/core.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <string_view>
+#include <vector>
 
 namespace pagescan::cli {
 
@@ -30,6 +33,59 @@ std::string human_size(std::uint64_t bytes) {
     ++u;
   }
   return fmt::format("{:.1f} {}", v, units[u]);
+}
+
+namespace {
+
+// "KiB", "MiB,": a unit, kept with its number.
+bool is_unit(const std::string& word) {
+  for (const char* unit : {"B", "KiB", "MiB", "GiB", "TiB"}) {
+    if (word.rfind(unit, 0) == 0 && (word.size() == std::strlen(unit) || word.back() == ',' ||
+                                     word.back() == ';' || word.back() == ')')) {
+      return true;
+    }
+  }
+  return false;
+}
+
+}  // namespace
+
+std::string wrap_words(const std::string& text, std::size_t column, std::size_t max_columns) {
+  if (max_columns == 0 || column + text.size() <= max_columns) return text;
+  // Pieces a line may end after: words, and within a comma list ("file,present") each
+  // element; `joined` pieces follow the one before without a space.
+  struct Piece {
+    std::string text;
+    bool joined = false;
+  };
+  std::vector<Piece> pieces;
+  std::size_t begin = 0;
+  while (begin < text.size()) {
+    std::size_t end = std::min(text.find(' ', begin), text.size());
+    const std::string word = text.substr(begin, end - begin);
+    begin = end + 1;
+    if (!pieces.empty() && is_unit(word)) {
+      pieces.back().text += " " + word;
+      continue;
+    }
+    for (std::size_t at = 0; at < word.size();) {
+      std::size_t comma = word.find(',', at);
+      std::size_t stop = comma == std::string::npos ? word.size() : comma + 1;
+      pieces.push_back(Piece{word.substr(at, stop - at), at != 0});
+      at = stop;
+    }
+  }
+  std::string out, line;
+  for (const Piece& piece : pieces) {
+    const std::size_t gap = line.empty() || piece.joined ? 0 : 1;
+    if (!line.empty() && column + line.size() + gap + piece.text.size() > max_columns) {
+      out += line + "\n" + std::string(column, ' ');
+      line = piece.text;
+    } else {
+      line += std::string(gap, ' ') + piece.text;
+    }
+  }
+  return out + line;
 }
 
 std::string hex(std::uint64_t value) {

@@ -1,4 +1,4 @@
-// Shared output helpers: error lines, exit codes, human units, hex addresses.
+// Shared output helpers: error lines, exit codes, human units, wrapping, hex addresses.
 #pragma once
 
 #include <cstdint>
@@ -20,6 +20,10 @@ int report_error(const Error& error);
 
 // "12.0 KiB", "3.5 GiB", "512 B".
 std::string human_size(std::uint64_t bytes);
+// `text` starting at column `column`, broken at spaces (never between a number and its
+// unit) so no line passes `max_columns`; continuation lines start at `column` too. A word
+// longer than the room keeps a line of its own. max_columns 0: one line.
+std::string wrap_words(const std::string& text, std::size_t column, std::size_t max_columns);
 // "0x7f12abc000".
 std::string hex(std::uint64_t value);
 

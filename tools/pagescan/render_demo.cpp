@@ -79,7 +79,7 @@ void render_demo_intro(const Features& f, bool colour, std::FILE* out) {
              "pagescan demo: a child process with a known memory layout, looked at from this "
              "one.\n");
   heading("What this kernel offers (pagescan features)", colour, out);
-  render_features_table(f, colour, out);
+  render_features_table(f, colour, out, kDemoColumns);
 }
 
 void render_demo_text(const DemoReport& r, const TableStyle& style, std::FILE* out) {
@@ -87,32 +87,40 @@ void render_demo_text(const DemoReport& r, const TableStyle& style, std::FILE* o
                       r.pid, r.pid),
           style.colour, out);
   for (const DemoPart& p : r.parts) {
-    if (!p.available) fmt::print(out, "{}: not available: {}\n", part_name(p.kind), p.why_not);
+    if (p.available) continue;
+    const std::string lead = std::string(part_name(p.kind)) + ": not available: ";
+    fmt::print(out, "{}{}\n", lead, wrap_words(p.why_not, lead.size(), kDemoColumns));
   }
   render_map_table(r.view, style, out);
   for (const std::string& f : r.findings) fmt::print(out, "note: {}\n", f);
 
   if (!r.tracking) {
     heading("Write tracking", style.colour, out);
-    fmt::print(out, "tracked: not available: {}\n", r.tracking_why);
+    fmt::print(out, "tracked: not available: {}\n", wrap_words(r.tracking_why, 24, kDemoColumns));
   } else {
     const Tracking& t = *r.tracking;
     heading(fmt::format("Write tracking: a WriteWatch ({} engine) over the tracked part's {} "
                         "pages (page numbers)",
                         t.engine, t.pages),
             style.colour, out);
+    fmt::print(out,
+               "Each round writes some pages; collect() returns those written since the last "
+               "one and re-arms them.\n");
     for (std::size_t i = 0; i < t.rounds.size(); ++i) {
       const TrackingRound& round = t.rounds[i];
       const bool same = same_pages(round.wrote, round.collected) && !round.more;
-      fmt::print(out, "round {}: wrote {} pages ({}); collect() returned {} ({}) and re-armed them",
-                 i + 1, span_pages(round.wrote), spans_text(round.wrote),
-                 span_pages(round.collected), spans_text(round.collected));
-      if (round.more) fmt::print(out, "; more remain");
-      fmt::print(
-          out, ": {}\n",
-          same ? (i == 0 ? "exactly the pages written" : "exactly the pages written since round 1")
-          : t.engine == "everything" ? "the 'everything' engine reports every page"
-                                     : "NOT the pages written");
+      // The collected pages are listed only where they differ from those written.
+      std::string verdict = same ? "exactly the pages written" : spans_text(round.collected);
+      if (round.more) verdict += "; more remain";
+      if (!same) {
+        verdict += t.engine == "everything" ? "; the 'everything' engine reports every page"
+                                            : "; NOT the pages written";
+      }
+      fmt::print(out, "{}\n",
+                 wrap_words(fmt::format("round {}: wrote {} pages ({}); collect() returned {} ({})",
+                                        i + 1, span_pages(round.wrote), spans_text(round.wrote),
+                                        span_pages(round.collected), verdict),
+                            0, kDemoColumns));
     }
   }
   fmt::print(out,

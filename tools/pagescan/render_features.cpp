@@ -2,6 +2,8 @@
 #include <fmt/core.h>
 
 #include <cstdlib>
+#include <utility>
+#include <vector>
 
 #include "features_report.hpp"
 #include "output.hpp"
@@ -54,11 +56,13 @@ std::string sizes_text(const std::vector<std::uint64_t>& sizes) {
 
 }  // namespace
 
-void render_features_table(const Features& f, bool colour, std::FILE* out) {
+void render_features_table(const Features& f, bool colour, std::FILE* out,
+                           std::size_t max_columns) {
+  // "<name padded to 28> yes <detail>": the detail starts at column 33.
   auto row = [&](const char* name, bool ok, const std::string& detail) {
     const char* on = !colour ? "" : ok ? "\x1b[32m" : "\x1b[33m";
     fmt::print(out, "{:<28} {}{:<3}{}{}{}\n", name, on, ok ? "yes" : "no", colour ? "\x1b[0m" : "",
-               detail.empty() ? "" : " ", detail);
+               detail.empty() ? "" : " ", wrap_words(detail, 33, max_columns));
   };
   fmt::print(out, "kernel {}, page size {}\n", f.kernel_release, human_size(f.page_size));
   row("PAGEMAP_SCAN", f.pagemap_scan,
@@ -81,8 +85,11 @@ void render_features_table(const Features& f, bool colour, std::FILE* out) {
   row("PFNs visible", f.pfns_visible,
       f.pfns_visible ? "exact zero-page detection" : "needs CAP_SYS_ADMIN");
   const Choice backend = scan_backend_choice(f), engine = watch_engine_choice();
-  fmt::print(out, "{:<28} {}: {}\n", "scan backend", backend.name, backend.reason);
-  fmt::print(out, "{:<28} {}: {}\n", "write-tracking engine", engine.name, engine.reason);
+  for (const auto& [name, choice] :
+       {std::pair{"scan backend", &backend}, std::pair{"write-tracking engine", &engine}}) {
+    fmt::print(out, "{:<28} {}\n", name,
+               wrap_words(choice->name + ": " + choice->reason, 29, max_columns));
+  }
 }
 
 nlohmann::ordered_json render_features_json(const Features& f) {

@@ -21,6 +21,7 @@
 #include "pagescan/watch.hpp"
 #include "support/cli_process_tree.hpp"
 #include "support/cli_runner.hpp"
+#include "support/io.hpp"
 #include "support/system_settings.hpp"
 
 namespace pagescan::test {
@@ -37,20 +38,6 @@ long read_long(const char* path) {
   long v = -1;
   in >> v;
   return v;
-}
-
-long meminfo(const std::string& field) {
-  std::ifstream in("/proc/meminfo");
-  std::string name;
-  long value = -1;
-  while (in >> name) {
-    if (name == field) {
-      in >> value;
-      return value;
-    }
-    in.ignore(4096, '\n');
-  }
-  return -1;
 }
 
 struct DemoRun {
@@ -320,7 +307,7 @@ TEST_F(CliDemo, HugetlbPoolIsPutBack) {
   json demo = json::parse(d.run.out);
   const json& p = part(demo, "hugetlb");
   if (before == 0) {
-    EXPECT_EQ(meminfo("HugePages_Total:"), 0) << "the borrowed page was not freed";
+    EXPECT_EQ(meminfo_value("HugePages_Total"), 0u) << "the borrowed page was not freed";
     if (::geteuid() == 0) {
       EXPECT_TRUE(p["available"] == true ||
                   p["reason"].get<std::string>().find("contiguous") != std::string::npos)
@@ -372,7 +359,7 @@ TEST_F(CliDemo, InterruptedWhileThePoolIsRaisedPutsItBack) {
     }
   }
   if (!caught) GTEST_SKIP() << "the pool was never seen raised in 20 runs (the window is short)";
-  EXPECT_EQ(meminfo("HugePages_Total:"), 0) << "the borrowed page was not freed";
+  EXPECT_EQ(meminfo_value("HugePages_Total"), 0u) << "the borrowed page was not freed";
 }
 
 }  // namespace

@@ -25,6 +25,7 @@
 #include "pagescan/features.hpp"
 #include "pagescan/process.hpp"
 #include "support/differential.hpp"
+#include "support/io.hpp"
 #include "support/sanitizers.hpp"
 #include "support/scan_helpers.hpp"
 #include "support/scenarios.hpp"
@@ -102,20 +103,11 @@ DiffReport compare_unprivileged() {
   return report;
 }
 
-void write_all(int fd, const std::string& text) {
-  for (std::size_t done = 0; done < text.size();) {
-    ssize_t n = ::write(fd, text.data() + done, text.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return;
-    done += static_cast<std::size_t>(n);
-  }
-}
-
 // The child: build as root, drop privileges, compare, write the report to `out` and
 // exit without tearing anything down (a root-owned COW holder cannot be killed by uid
 // 65534; it dies with us).
 [[noreturn]] void run_child(int out) {
-  write_all(out, compare_unprivileged().serialize());
+  (void)write_all(out, compare_unprivileged().serialize());
   ::_exit(0);
 }
 
@@ -147,18 +139,14 @@ TEST(EmulationUnprivileged, OnlyThePfnZeroHeuristicAndPredictedGapsDifferAndAreF
   }
   ::close(pipe_fds[1]);
   std::string text;
-  char buf[4096];
-  for (ssize_t n; (n = ::read(pipe_fds[0], buf, sizeof buf)) != 0;) {
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) break;
-    text.append(buf, static_cast<std::size_t>(n));
-  }
+  const int read_error = read_to_end(pipe_fds[0], text) ? 0 : errno;
   ::close(pipe_fds[0]);
   int status = 0;
   ASSERT_EQ(::waitpid(child, &status, 0), child);
   ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0)
       << "the unprivileged child died (status " << status << "); it reported:\n"
       << text;
+  ASSERT_EQ(read_error, 0) << "reading the child's report: " << std::strerror(read_error);
 
   DiffReport report = DiffReport::parse(text);
   std::cout << report.summary() << "\n";

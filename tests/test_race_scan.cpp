@@ -167,14 +167,6 @@ testing::AssertionResult summary_agrees(const ScanSummary& s, const std::vector<
 
 // ---- 1. a target that churns its address space while it is scanned ----
 
-// A library bug this test found; the skip goes when it is fixed.
-constexpr const char* kBugOverlappingSmaps =
-    "library bug: the emulated backend (src/emulate/emulated_scan.cpp, read_facts() and "
-    "walk()) walks the VMA list from smaps as if sorted and disjoint, but smaps is read in "
-    "several read(2) calls, each under its own mmap lock, so a VMA that grew or moved "
-    "between two of them is listed again starting below the previous entry's end: the "
-    "emulated scan then returns overlapping, out-of-order regions";
-
 enum class ChurnIn { child, thread };
 
 struct ChurnCase {
@@ -196,7 +188,6 @@ class ScanRacingChurn : public testing::TestWithParam<ChurnCase> {};
 TEST_P(ScanRacingChurn, AnswersAreSortedDisjointAndInsideMappingsOfTheScan) {
   const ChurnCase c = GetParam();
   if (c.backend == BackendChoice::kernel) PAGESCAN_SKIP_WITHOUT_SCAN();
-  if (c.backend == BackendChoice::emulated) GTEST_SKIP() << kBugOverlappingSmaps;
   const std::uint64_t seed = 0x5ca1ab1e + static_cast<std::uint64_t>(c.where) * 2 +
                              (c.backend == BackendChoice::kernel ? 0 : 1);
   std::mt19937_64 rng(seed);
@@ -264,8 +255,14 @@ TEST_P(ScanRacingChurn, AnswersAreSortedDisjointAndInsideMappingsOfTheScan) {
               static_cast<unsigned long long>(regions_seen),
               static_cast<unsigned long long>(churner.operations()),
               static_cast<unsigned long long>(churner.published()));
-  // The race happened: many scans, many changes, and the scans saw mappings.
-  EXPECT_GE(rounds, 50u);
+  // The race happened: many scans, many changes, and the scans saw mappings. An emulated
+  // scan of an arena holding shared memory reads smaps from its start, which under a
+  // sanitizer walks the shadow memory's page tables too (25-40 ms a scan under ASan,
+  // ~450 ms under TSan), so the churn log fills after a few scans there; the default
+  // build holds the emulated cases to the full count.
+  const std::uint64_t min_rounds =
+      kUnderSanitizer && c.backend == BackendChoice::emulated ? 3u : 50u;
+  EXPECT_GE(rounds, min_rounds);
   EXPECT_GE(churner.operations(), 1000u);
   EXPECT_GT(regions_seen, 0u);
 }
@@ -336,7 +333,7 @@ TEST_P(ScanRacingExit, EveryAnswerIsWholeOrNoSuchProcess) {
   std::sort(samples.begin(), samples.end());
   const auto scan_ns = static_cast<std::int64_t>(samples[2] * 1e9);
 
-  const int rounds = kRaceSanitized ? 32 : 64;
+  const int rounds = kUnderSanitizer ? 32 : 64;
   int whole = 0, refused = 0, refused_after_chunks = 0;
   for (int round = 0; round < rounds; ++round) {
     const auto how = round % 2 ? ExitingTarget::Exit::killed : ExitingTarget::Exit::by_itself;

@@ -26,6 +26,7 @@
 #include "pagescan/watch.hpp"
 #include "proc/maps.hpp"
 #include "proc/proc_files.hpp"
+#include "support/io.hpp"
 #include "support/scan_helpers.hpp"
 
 namespace pagescan::test {
@@ -80,30 +81,6 @@ std::string join(const std::vector<std::string>& lines) {
   std::string text;
   for (const std::string& line : lines) text += "\n    " + line;
   return text;
-}
-
-bool write_all(int fd, const void* data, std::size_t size) {
-  const char* p = static_cast<const char*>(data);
-  while (size) {
-    ssize_t n = ::write(fd, p, size);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return false;
-    p += n;
-    size -= static_cast<std::size_t>(n);
-  }
-  return true;
-}
-
-bool read_all(int fd, void* data, std::size_t size) {
-  char* p = static_cast<char*>(data);
-  while (size) {
-    ssize_t n = ::read(fd, p, size);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return false;
-    p += n;
-    size -= static_cast<std::size_t>(n);
-  }
-  return true;
 }
 
 void write_text(int fd, const std::string& text) {

@@ -25,7 +25,7 @@
 namespace pagescan::test {
 
 std::chrono::milliseconds race_budget(std::chrono::milliseconds normal) {
-  return kRaceSanitized ? normal / 2 : normal;
+  return kUnderSanitizer ? normal / 2 : normal;
 }
 
 namespace {

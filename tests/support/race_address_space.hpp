@@ -9,24 +9,13 @@
 #include <cstdint>
 #include <string>
 
+#include "support/sanitizers.hpp"  // kUnderSanitizer, which race tests scale by
+
 namespace pagescan::test {
 
-// Sanitized builds run the same race tests with a smaller time budget: ASan and TSan slow
-// every memory access and system call interceptor 2-15x, and CI runs the whole suite under
-// each of them on 2 cores. The races still get hundreds of rounds.
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-inline constexpr bool kRaceSanitized = true;
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
-inline constexpr bool kRaceSanitized = true;
-#else
-inline constexpr bool kRaceSanitized = false;
-#endif
-#else
-inline constexpr bool kRaceSanitized = false;
-#endif
-
-// `normal` in the default build, half of it under a sanitizer.
+// `normal` in the default build, half of it under a sanitizer (kUnderSanitizer): ASan and
+// TSan slow every memory access and system call interceptor 2-15x, and CI runs the whole
+// suite under each of them on 2 cores. The races still get hundreds of rounds.
 std::chrono::milliseconds race_budget(std::chrono::milliseconds normal);
 
 // A range of address space, unmapped on destruction, that other threads' mappings do not

@@ -291,6 +291,9 @@ void Layout::finish() {
 
 void Layout::omit(const std::string& what) {
   s_.omit(what + ": " + error_);
+  // An optional part that failed must not stop the parts after it; without a slot there
+  // is nowhere to place anything, so that failure stays.
+  if (slot_) error_.clear();
 }
 
 }  // namespace pagescan::test::layout

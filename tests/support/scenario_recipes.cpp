@@ -1,4 +1,5 @@
-// The recipes of the differential-test scenarios: what each layout maps and touches.
+// The recipes of the differential-test scenarios as data: each recipe lists its parts in
+// address order, each part what it maps and what is then done to its pages.
 #include "support/scenario_recipes.hpp"
 
 #include <fcntl.h>
@@ -7,8 +8,11 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstddef>
 #include <cstring>
-#include <optional>
+#include <map>
+#include <utility>
+#include <vector>
 
 #include "kernel/uapi.hpp"
 #include "pagescan/features.hpp"
@@ -26,207 +30,245 @@ std::uint64_t page() {
   return page_size();
 }
 
-// Fails the whole scenario with the layout's last error.
-#define PAGESCAN_REQUIRE_PART(s, L, expr) \
-  if (!(expr)) return (s).skip((L).last_error())
+// Pages in `n` PMD blocks (huge pages).
+std::size_t pmd_pages(std::size_t n) {
+  return n * kPmd / page();
+}
 
-void build_anon(Scenario& s) {
-  Layout L(s);
-  char* w = L.anon("anon-written", 16);
-  PAGESCAN_REQUIRE_PART(s, L, w);
-  touch_write(w, 0, 16);
-  char* z = L.anon("anon-zero", 16);
-  PAGESCAN_REQUIRE_PART(s, L, z);
-  touch_read(z, 0, 16);
-  PAGESCAN_REQUIRE_PART(s, L, L.anon("anon-untouched", 16));
-  char* m = L.anon("anon-mixed", 32);
-  PAGESCAN_REQUIRE_PART(s, L, m);
-  for (std::size_t i = 0; i < 32; ++i) {
-    if (i % 3 == 0) touch_write(m, i, 1);
-    if (i % 3 == 1) touch_read(m, i, 1);
+// A step on a placed part (`p` is its first byte): "" when done, else why it failed.
+using Step = std::function<std::string(Scenario& s, char* p)>;
+
+// What a failed step does: skip the scenario; record the part as omitted, leave its
+// remaining steps undone and build the next; or nothing (the step was best effort).
+enum class OnFail { skip, omit, ignore };
+
+struct PlannedStep {
+  Step run;
+  OnFail on_fail;
+};
+
+// One part of a layout: a mapping (or a gap) and the steps done to its pages, in order.
+struct Part {
+  enum class Kind { anon, file, memfd, hugetlb, thp, huge_zero, shm, gap, align_pmd };
+  Kind kind;
+  std::string label;
+  std::size_t size = 0;  // pages; hugetlb: huge pages; thp and huge_zero: PMD blocks
+  int prot = PROT_READ | PROT_WRITE;
+  bool shared = false;
+  std::size_t filled = 0;           // memfd: pages holding data
+  std::vector<std::size_t> blocks;  // thp: the blocks made THPs
+  std::vector<PlannedStep> steps;
+
+  // Each step returns the part, moved: `anon(...).write(...).read(...)` builds one.
+  Part then(Step step, OnFail on_fail = OnFail::skip) && {
+    steps.push_back({std::move(step), on_fail});
+    return std::move(*this);
   }
-  L.gap(3);
-  char* r = L.anon("anon-readonly-zero", 8, PROT_READ);
-  PAGESCAN_REQUIRE_PART(s, L, r);
-  touch_read(r, 0, 8);
-  PAGESCAN_REQUIRE_PART(s, L, L.anon("anon-readonly-untouched", 8, PROT_READ));
-  L.finish();
+  // Writes (a distinct byte per page) or reads every `stride`th page of [first, first + count).
+  Part write(std::size_t first, std::size_t count, std::size_t stride = 1) && {
+    return std::move(*this).then([=](Scenario&, char* p) {
+      for (std::size_t i = first; i < first + count; i += stride) touch_write(p, i, 1);
+      return std::string();
+    });
+  }
+  Part read(std::size_t first, std::size_t count, std::size_t stride = 1) && {
+    return std::move(*this).then([=](Scenario&, char* p) {
+      for (std::size_t i = first; i < first + count; i += stride) touch_read(p, i, 1);
+      return std::string();
+    });
+  }
+  Part protect(std::size_t first, std::size_t count, int to) && {
+    return std::move(*this).then([=](Scenario&, char* p) {
+      ::mprotect(p + first * page(), count * page(), to);
+      return std::string();
+    });
+  }
+  Part dontneed(std::size_t first, std::size_t count) && {
+    return std::move(*this).then([=](Scenario&, char* p) {
+      ::madvise(p + first * page(), count * page(), MADV_DONTNEED);
+      return std::string();
+    });
+  }
+  Part guard(std::size_t first, std::size_t count, OnFail on_fail) && {
+    return std::move(*this).then(
+        [=](Scenario&, char* p) {
+          if (layout::guard(p, first, count)) return std::string();
+          if (!features().guard_regions) return std::string("kernel lacks MADV_GUARD_INSTALL");
+          return std::string("MADV_GUARD_INSTALL: ") + std::strerror(errno);
+        },
+        on_fail);
+  }
+  // MADV_PAGEOUT; fails unless every page left memory (`anon`: swapped; shmem: absent).
+  Part page_out(std::size_t first, std::size_t count, bool anon, OnFail on_fail) && {
+    return std::move(*this).then(
+        [=](Scenario&, char* p) {
+          std::string why;
+          return layout::page_out(p, first, count, anon, why) ? std::string() : why;
+        },
+        on_fail);
+  }
+  // Registers the pages with the scenario's async uffd (which skips the scenario when it
+  // cannot), write-protecting them when `protect`. A negative `first` reaches back into
+  // the parts placed before, for one range over several.
+  Part uffd(std::ptrdiff_t first, std::size_t count, bool protect) && {
+    return std::move(*this).then([=](Scenario& s, char* p) {
+      char* at = p + first * static_cast<std::ptrdiff_t>(page());
+      bool ok = uffd_register(s, at, count * page(), protect);
+      return ok ? std::string() : s.skip_reason();
+    });
+  }
+  // UFFDIO_WRITEPROTECT of registered pages.
+  Part uffd_protect(std::size_t first, std::size_t count) && {
+    return std::move(*this).then([=](Scenario& s, char* p) {
+      auto w = s.uffd()->uffd().write_protect(p + first * page(), count * page(), true);
+      return w ? std::string() : "UFFDIO_WRITEPROTECT: " + w.error().message();
+    });
+  }
+};
+
+Part anon(std::string label, std::size_t pages, int prot = PROT_READ | PROT_WRITE) {
+  return Part{Part::Kind::anon, std::move(label), pages, prot};
+}
+Part file(std::string label, std::size_t pages, bool shared, int prot = PROT_READ | PROT_WRITE) {
+  return Part{Part::Kind::file, std::move(label), pages, prot, shared};
+}
+Part memfd(std::string label, std::size_t pages, bool shared, std::size_t filled = 0) {
+  return Part{Part::Kind::memfd, std::move(label), pages, PROT_READ | PROT_WRITE, shared, filled};
+}
+Part hugetlb(std::string label, std::size_t count, bool shared) {
+  return Part{Part::Kind::hugetlb, std::move(label), count, PROT_READ | PROT_WRITE, shared};
+}
+Part thp(std::string label, std::size_t blocks, std::vector<std::size_t> made_huge) {
+  return Part{Part::Kind::thp,     std::move(label), blocks, PROT_READ | PROT_WRITE, false, 0,
+              std::move(made_huge)};
+}
+Part huge_zero(std::string label, std::size_t blocks) {
+  return Part{Part::Kind::huge_zero, std::move(label), blocks};
+}
+Part shm(std::string label, std::size_t pages) {
+  return Part{Part::Kind::shm, std::move(label), pages};
+}
+Part gap(std::size_t pages) {
+  return Part{Part::Kind::gap, "gap", pages};
+}
+Part align_pmd() {
+  return Part{Part::Kind::align_pmd, "gap"};
 }
 
-// More regions than the kernel's bounce chunk holds (512): the walk restarts internally
-// and leaves the stale walk_end of §2.4; both backends must do the same.
-void build_anon_alternating(Scenario& s) {
+// Maps the part at the layout's cursor; nullptr (reason in L.last_error()) on failure.
+// Gaps return the cursor they leave unmapped, which no step touches.
+char* place(Layout& L, const Part& part) {
+  switch (part.kind) {
+    case Part::Kind::anon:
+      return L.anon(part.label, part.size, part.prot);
+    case Part::Kind::file:
+      return L.file(part.label, part.size, part.shared, part.prot);
+    case Part::Kind::memfd:
+      return L.memfd(part.label, part.size, part.shared, part.filled);
+    case Part::Kind::hugetlb:
+      return L.hugetlb(part.label, part.size, part.shared);
+    case Part::Kind::thp:
+      return L.thp(part.label, part.size, part.blocks);
+    case Part::Kind::huge_zero:
+      return L.huge_zero(part.label, part.size);
+    case Part::Kind::shm:
+      return L.shm(part.label, part.size);
+    case Part::Kind::gap:
+      L.gap(part.size);
+      break;
+    case Part::Kind::align_pmd:
+      L.align(kPmd);
+      break;
+  }
+  static char none;
+  return &none;
+}
+
+// How a layout treats a part that cannot be mapped: the scenario is skipped, or (a
+// best-effort layout, the kitchen sink) the part is omitted and the rest still built.
+enum class Parts { required, best_effort };
+
+// Builds `parts` one after another, then ends the window.
+void build(Scenario& s, const std::vector<Part>& parts, Parts mode) {
   Layout L(s);
-  char* a = L.anon("anon-alternating", 1200);
-  PAGESCAN_REQUIRE_PART(s, L, a);
-  for (std::size_t i = 0; i < 1200; ++i) {
-    if (i % 2 == 0) touch_write(a, i, 1);
-    if (i % 4 == 1) touch_read(a, i, 1);  // zero page; pages 4k+3 stay untouched
+  for (const Part& part : parts) {
+    char* p = place(L, part);
+    if (!p && mode == Parts::required) return s.skip(L.last_error());
+    if (!p) {
+      L.omit(part.label);
+      continue;
+    }
+    for (const PlannedStep& step : part.steps) {
+      std::string why = step.run(s, p);
+      if (why.empty() || step.on_fail == OnFail::ignore) continue;
+      if (step.on_fail == OnFail::skip) return s.skip(why);
+      s.omit(part.label + ": " + why);
+      break;
+    }
   }
   L.finish();
 }
 
-void build_thp(Scenario& s) {
-  Layout L(s);
-  char* before = L.anon("anon-before", 8);
-  PAGESCAN_REQUIRE_PART(s, L, before);
-  touch_write(before, 0, 8);
-  char* t = L.thp("thp", 3, {0, 1});  // two THPs and an untouched block
-  PAGESCAN_REQUIRE_PART(s, L, t);
-  touch_write(t, 0, 512);
-  char* after = L.anon("anon-after", 8);
-  PAGESCAN_REQUIRE_PART(s, L, after);
-  touch_write(after, 2, 4);
-  L.finish();
-}
-
-void build_huge_zero(Scenario& s) {
-  Layout L(s);
-  char* r = L.anon("anon-readonly-zero", 8, PROT_READ);
-  PAGESCAN_REQUIRE_PART(s, L, r);
-  touch_read(r, 0, 8);
-  PAGESCAN_REQUIRE_PART(s, L, L.huge_zero("huge-zero", 2));
-  char* after = L.anon("anon-after", 8);
-  PAGESCAN_REQUIRE_PART(s, L, after);
-  touch_write(after, 0, 8);
-  L.finish();
-}
-
-void build_hugetlb(Scenario& s, bool shared) {
-  Layout L(s);
-  char* before = L.anon("anon-before", 8);
-  PAGESCAN_REQUIRE_PART(s, L, before);
-  touch_write(before, 0, 8);
-  char* h = L.hugetlb(shared ? "hugetlb-shared" : "hugetlb-private", 3, shared);
-  PAGESCAN_REQUIRE_PART(s, L, h);
-  *static_cast<volatile char*>(h) = 1;                    // huge page 0: written
-  (void)*static_cast<volatile char*>(h + kPmd + page());  // huge page 1: read
-  char* after = L.anon("anon-after", 8);                  // huge page 2 stays untouched
-  PAGESCAN_REQUIRE_PART(s, L, after);
-  touch_write(after, 0, 4);
-  L.finish();
-}
-
-void build_file(Scenario& s, bool shared) {
-  Layout L(s);
-  const char* label = shared ? "file-shared" : "file-private";
-  char* f = L.file(label, 32, shared);
-  PAGESCAN_REQUIRE_PART(s, L, f);
-  touch_read(f, 0, 8);
-  touch_write(f, 8, 8);  // private: copied on write into anonymous pages (§4.1 FILE)
-  touch_read(f, 24, 1);
-  L.gap(2);
-  char* ro = L.file(std::string(label) + "-readonly", 16, shared, PROT_READ);
-  PAGESCAN_REQUIRE_PART(s, L, ro);
-  touch_read(ro, 4, 4);
-  L.finish();
-}
-
-void build_memfd(Scenario& s, bool shared) {
-  Layout L(s);
-  char* m = L.memfd(shared ? "memfd-shared" : "memfd-private", 32, shared, 4);
-  PAGESCAN_REQUIRE_PART(s, L, m);
-  touch_read(m, 0, 8);  // pages 0-3 hold data, 4-7 are holes
-  touch_write(m, 8, 8);
-  char* after = L.anon("anon-after", 8);
-  PAGESCAN_REQUIRE_PART(s, L, after);
-  touch_write(after, 0, 8);
-  L.finish();
-}
-
-void build_sysv_shm(Scenario& s) {
-  Layout L(s);
-  char* before = L.anon("anon-before", 4);
-  PAGESCAN_REQUIRE_PART(s, L, before);
-  touch_write(before, 0, 4);
-  char* m = L.shm("sysv-shm", 16);
-  PAGESCAN_REQUIRE_PART(s, L, m);
-  touch_write(m, 0, 4);
-  touch_read(m, 4, 2);
-  L.finish();
-}
-
-void build_swapped(Scenario& s) {
-  Layout L(s);
-  char* a = L.anon("anon-swapped", 32);
-  PAGESCAN_REQUIRE_PART(s, L, a);
-  touch_write(a, 0, 32);
-  char* r = L.anon("anon-resident", 8);
-  PAGESCAN_REQUIRE_PART(s, L, r);
-  touch_write(r, 0, 8);
-  std::string why;
-  if (!page_out(a, 0, 24, true, why)) return s.skip(why);
-  // Swapped shmem alone in its PMD block: the page table keeps only empty entries.
-  L.align(kPmd);
-  char* m = L.memfd("memfd-swapped", 16, true);
-  PAGESCAN_REQUIRE_PART(s, L, m);
-  touch_write(m, 0, 16);
-  if (!page_out(m, 0, 16, false, why)) L.omit("memfd-swapped (" + why + ")");
-  L.align(kPmd);
-  char* after = L.anon("anon-after", 4);
-  PAGESCAN_REQUIRE_PART(s, L, after);
-  touch_write(after, 0, 4);
-  L.finish();
-}
-
-void build_guard(Scenario& s) {
-  if (!features().guard_regions) return s.skip("kernel lacks MADV_GUARD_INSTALL");
-  Layout L(s);
-  char* g = L.anon("anon-guarded", 32);
-  PAGESCAN_REQUIRE_PART(s, L, g);
-  touch_write(g, 0, 32);
-  if (!guard(g, 4, 4) || !guard(g, 20, 1)) {
-    return s.skip(std::string("MADV_GUARD_INSTALL: ") + std::strerror(errno));
+// A recipe from its parts; the huge pages it needs are those of its hugetlb parts.
+Recipe layout_of(std::vector<Part> parts, Parts mode = Parts::required) {
+  std::uint64_t huge_pages = 0;
+  for (const Part& part : parts) {
+    if (part.kind == Part::Kind::hugetlb) huge_pages += part.size;
   }
-  if (!(pagemap_entry(g + 4 * page()) & uapi::PM_GUARD_REGION)) {
-    return s.skip("pagemap lacks the guard bit 58 (kernel before 6.15)");
+  return Recipe{[parts = std::move(parts), mode](Scenario& s) { build(s, parts, mode); },
+                huge_pages};
+}
+
+// ---- steps of one scenario each ----
+
+// Forks a process that keeps the pages of this process COW-shared until the scenario
+// closes the lifeline pipe, or the process that built it dies in any way. (PR_SET_PDEATHSIG
+// would not do: the kernel sends that signal with the dying parent's credentials, so a
+// parent that dropped privileges could not kill a root holder.)
+std::string hold_cow_shared(Scenario& s, char*) {
+  int lifeline[2];
+  if (::pipe2(lifeline, O_CLOEXEC) != 0) return std::string("pipe: ") + std::strerror(errno);
+  pid_t holder = ::fork();
+  if (holder < 0) {
+    ::close(lifeline[0]);
+    ::close(lifeline[1]);
+    return std::string("fork: ") + std::strerror(errno);
   }
-  char* u = L.anon("anon-guarded-untouched", 16);
-  PAGESCAN_REQUIRE_PART(s, L, u);
-  guard(u, 2, 4);
-  char* f = L.file("file-guarded", 16, false);
-  PAGESCAN_REQUIRE_PART(s, L, f);
-  touch_read(f, 0, 16);
-  if (!guard(f, 2, 2)) s.omit(std::string("guard in a file mapping: ") + std::strerror(errno));
-  L.finish();
+  if (holder == 0) {
+    // Only async-signal-safe calls here. Keep the lifeline as stdin and close every other
+    // fd, so no pipe a test runner waits on for EOF (stdout included) is held open.
+    ::dup2(lifeline[0], 0);
+    ::syscall(SYS_close_range, 1u, ~0u, 0u);
+    char byte;
+    while (::read(0, &byte, 1) != 0) {
+    }
+    ::_exit(0);
+  }
+  ::close(lifeline[0]);
+  s.set_cow_holder(holder, lifeline[1]);
+  return "";
 }
 
-void build_mixed_protection(Scenario& s) {
-  Layout L(s);
-  char* m = L.anon("anon-slices", 48);
-  PAGESCAN_REQUIRE_PART(s, L, m);
-  touch_write(m, 0, 48);
-  // Slices that split the VMA, and one that is split and merged back (§7 userfaultfd_tests).
-  ::mprotect(m + 8 * page(), 8 * page(), PROT_READ);
-  ::mprotect(m + 16 * page(), 8 * page(), PROT_NONE);
-  ::mprotect(m + 32 * page(), 8 * page(), PROT_READ);
-  ::mprotect(m + 32 * page(), 8 * page(), PROT_READ | PROT_WRITE);
-  ::mprotect(m + 40 * page(), 8 * page(), PROT_NONE);
-  PAGESCAN_REQUIRE_PART(s, L, L.anon("prot-none", 8, PROT_NONE));
-  char* after = L.anon("anon-after", 8);
-  PAGESCAN_REQUIRE_PART(s, L, after);
-  touch_write(after, 0, 8);
-  L.finish();
+// The part's pagemap shows the guard bit 58 on its guarded page `page_index`.
+Step shows_guard_bit(std::size_t page_index) {
+  return [=](Scenario&, char* p) {
+    if (pagemap_entry(p + page_index * page()) & uapi::PM_GUARD_REGION) return std::string();
+    return std::string("pagemap lacks the guard bit 58 (kernel before 6.15)");
+  };
 }
 
-void build_uffd_registered(Scenario& s) {
-  Layout L(s);
-  char* u = L.anon("uffd-anon", 64);
-  PAGESCAN_REQUIRE_PART(s, L, u);
-  touch_write(u, 0, 16);
-  if (!uffd_register(s, u, 48 * page(), true)) return;
-  touch_write(u, 4, 4);  // written again after protection: WRITTEN
-  touch_write(u, 20, 4);
-  touch_read(u, 30, 4);   // the zero page, still protected (§4.3)
-  touch_write(u, 50, 6);  // pages 48-63 are not registered
-  char* m = L.memfd("uffd-memfd", 16, true);
-  PAGESCAN_REQUIRE_PART(s, L, m);
-  touch_write(m, 0, 8);
-  if (!uffd_register(s, m, 16 * page(), true)) return;
-  touch_write(m, 2, 4);
-  L.finish();
+// The part (two THPs) is one VMA again, its second THP split to PTEs.
+std::string second_thp_split(Scenario&, char* t) {
+  auto v = vma_at(t);
+  if (!v || v->start != reinterpret_cast<std::uint64_t>(t) ||
+      v->end != reinterpret_cast<std::uint64_t>(t) + 2 * kPmd) {
+    return "the VMAs did not merge back after the mprotect round trip";
+  }
+  if (v->anon_huge_pages != kPmd) return "the second THP was not split";
+  return "";
 }
 
+// The [vvar] area the kernel maps (a PFNMAP the kernel's walk skips), not a Layout.
 void build_vvar(Scenario& s) {
   auto vmas = proc::read_vmas(0, false);
   if (!vmas) return s.skip("cannot read /proc/self/maps: " + vmas.error().message());
@@ -244,263 +286,178 @@ void build_vvar(Scenario& s) {
   s.set_slot(start, end);
 }
 
-void build_kitchen_sink(Scenario& s) {
-  Layout L(s);
-  if (char* p = L.anon("anon-written", 8)) touch_write(p, 0, 8);
-  if (char* p = L.anon("anon-zero", 8)) touch_read(p, 0, 8);
-  L.anon("prot-none", 4, PROT_NONE);
-  if (char* p = L.anon("anon-slices", 12)) {
-    touch_write(p, 0, 12);
-    ::mprotect(p + 4 * page(), 4 * page(), PROT_READ);
-  }
-  if (char* p = L.file("file-private", 8, false)) {
-    touch_read(p, 0, 4);
-    touch_write(p, 4, 2);
-  } else {
-    L.omit("file-private");
-  }
-  if (char* p = L.file("file-shared", 8, true)) {
-    touch_write(p, 0, 3);
-  } else {
-    L.omit("file-shared");
-  }
-  if (char* p = L.memfd("memfd-shared", 8, true)) touch_write(p, 1, 4);
-  if (char* p = L.memfd("memfd-private", 8, false, 8)) {
-    touch_read(p, 0, 4);
-    touch_write(p, 4, 2);
-  }
-  if (char* p = L.shm("sysv-shm", 4)) {
-    touch_write(p, 0, 2);
-  } else {
-    L.omit("sysv-shm");
-  }
-  if (char* p = L.anon("anon-guarded", 8)) {
-    touch_write(p, 0, 8);
-    if (!features().guard_regions || !guard(p, 2, 2)) s.omit("guard pages");
-  }
-  if (char* p = L.anon("uffd-anon", 16)) {
-    touch_write(p, 0, 8);
-    if (uffd_register(s, p, 16 * page(), true)) touch_write(p, 2, 3);
-  }
-  if (char* p = L.anon("anon-swapped", 8)) {
-    touch_write(p, 0, 8);
-    std::string why;
-    if (!page_out(p, 0, 6, true, why)) s.omit("swapped pages (" + why + ")");
-  }
-  L.gap(3);
-  // THP next to hugetlb, both registered with the uffd: they merge under WPALLOWED (§3.3).
-  if (char* t = L.thp("thp", 1, {0})) {
-    touch_write(t, 0, 512);
-    uffd_register(s, t, kPmd, false);
-  } else {
-    L.omit("thp");
-  }
-  if (char* h = L.hugetlb("hugetlb-private", 1, false)) {
-    *h = 1;
-    uffd_register(s, h, kPmd, false);
-  } else {
-    L.omit("hugetlb-private");
-  }
-  if (!L.hugetlb("hugetlb-shared", 1, true)) L.omit("hugetlb-shared");
-  if (!L.huge_zero("huge-zero", 1)) L.omit("huge-zero");
-  if (char* p = L.anon("anon-after", 8)) touch_write(p, 0, 8);
-  L.finish();
+Recipe hugetlb_recipe(bool shared) {
+  return layout_of({anon("anon-before", 8).write(0, 8),
+                    // huge page 0 written, 1 read, 2 untouched
+                    hugetlb(shared ? "hugetlb-shared" : "hugetlb-private", 3, shared)
+                        .write(0, 1)
+                        .read(pmd_pages(1) + 1, 1),
+                    anon("anon-after", 8).write(0, 4)});
 }
 
-// Two THPs in one VMA, the second split to PTEs by an mprotect round trip (the VMA
-// merges back): smaps counts one PMD-mapped THP but two blocks are fully present, so the
-// emulator cannot tell which one is PMD-mapped (§6.2 HUGE (THP), §6.5).
-void build_thp_split(Scenario& s, bool mixed_wp) {
-  Layout L(s);
-  char* t = L.thp("thp", 2, {0, 1});
-  PAGESCAN_REQUIRE_PART(s, L, t);
-  touch_write(t, 0, 1024);
-  char* second = t + kPmd;
+Recipe file_recipe(bool shared) {
+  const std::string label = shared ? "file-shared" : "file-private";
+  // Private: written pages are copied into anonymous pages (§4.1 FILE).
+  return layout_of({file(label, 32, shared).read(0, 8).write(8, 8).read(24, 1), gap(2),
+                    file(label + "-readonly", 16, shared, PROT_READ).read(4, 4)});
+}
+
+Recipe memfd_recipe(bool shared) {
+  // Pages 0-3 hold data, 4-7 are holes.
+  return layout_of(
+      {memfd(shared ? "memfd-shared" : "memfd-private", 32, shared, 4).read(0, 8).write(8, 8),
+       anon("anon-after", 8).write(0, 8)});
+}
+
+// Two THPs in one VMA, the second split to PTEs and the VMA merged back: smaps counts one
+// PMD-mapped THP but two blocks are fully present, so the emulator cannot tell which one
+// is PMD-mapped (§6.2 HUGE (THP), §6.5). Split by an mprotect round trip, or by a partial
+// uffd write-protect that protects only 100 of the second THP's PTEs.
+Recipe thp_split_recipe(bool mixed_wp) {
+  Part t = thp("thp", 2, {0, 1}).write(0, 1024);
   if (mixed_wp) {
-    // A partial uffd write-protect splits the PMD and protects only 100 of its PTEs.
-    if (!uffd_register(s, t, 2 * kPmd, false)) return;
-    auto w = s.uffd()->uffd().write_protect(second, 100 * page(), true);
-    if (!w) return s.skip("UFFDIO_WRITEPROTECT: " + w.error().message());
+    t = std::move(t).uffd(0, pmd_pages(2), false).uffd_protect(pmd_pages(1), 100);
   } else {
-    ::mprotect(second + 100 * page(), 4 * page(), PROT_READ);
-    ::mprotect(second + 100 * page(), 4 * page(), PROT_READ | PROT_WRITE);
+    t = std::move(t)
+            .protect(pmd_pages(1) + 100, 4, PROT_READ)
+            .protect(pmd_pages(1) + 100, 4, PROT_READ | PROT_WRITE);
   }
-  auto v = vma_at(t);
-  if (!v || v->start != reinterpret_cast<std::uint64_t>(t) ||
-      v->end != reinterpret_cast<std::uint64_t>(t) + 2 * kPmd) {
-    return s.skip("the VMAs did not merge back after the mprotect round trip");
-  }
-  if (v->anon_huge_pages != kPmd) return s.skip("the second THP was not split");
-  L.finish();
+  return layout_of({std::move(t).then(second_thp_split)});
 }
-
-// Pages of a populated VMA emptied by MADV_DONTNEED of less than a PMD: the PTE table
-// stays (CONFIG_PT_RECLAIM frees only tables of >= PMD_SIZE zaps), so the kernel reports
-// its empty entries WRITTEN, which pagemap cannot show (§4.3, §6.5).
-void build_emptied_pte_table(Scenario& s) {
-  Layout L(s);
-  L.align(kPmd);
-  char* a = L.anon("anon-populated", 512);
-  PAGESCAN_REQUIRE_PART(s, L, a);
-  for (std::size_t i = 0; i < 512; i += 8) touch_write(a, i, 1);
-  char* e = L.anon("anon-emptied-block", 512);
-  PAGESCAN_REQUIRE_PART(s, L, e);
-  touch_write(e, 0, 64);
-  ::madvise(e, 64 * page(), MADV_DONTNEED);
-  PAGESCAN_REQUIRE_PART(s, L, L.anon("anon-hole-block", 512));
-  L.finish();
-}
-
-// A VMA alone in its PMD block whose every page was written and then dropped: nothing
-// resident or swapped remains, yet the PTE table does.
-void build_emptied_vma(Scenario& s) {
-  Layout L(s);
-  L.align(kPmd);
-  char* e = L.anon("anon-emptied-vma", 64);
-  PAGESCAN_REQUIRE_PART(s, L, e);
-  touch_write(e, 0, 64);
-  ::madvise(e, 64 * page(), MADV_DONTNEED);
-  L.align(kPmd);
-  L.finish();
-}
-
-// Anonymous pages shared copy-on-write with a forked process that keeps them: present,
-// not file, not exclusively mapped, and not the zero page (§6.2 PFNZERO heuristic).
-void build_cow_shared(Scenario& s) {
-  Layout L(s);
-  char* c = L.anon("anon-cow-shared", 32);
-  PAGESCAN_REQUIRE_PART(s, L, c);
-  touch_write(c, 0, 32);
-  char* z = L.anon("anon-zero", 8);
-  PAGESCAN_REQUIRE_PART(s, L, z);
-  touch_read(z, 0, 8);
-  // The holder lives until the read end of this pipe sees EOF: when the scenario closes
-  // the write end, or when the process that built it dies in any way. (PR_SET_PDEATHSIG
-  // would not do: the kernel sends that signal with the dying parent's credentials, so
-  // a parent that dropped privileges could not kill a root holder.)
-  int lifeline[2];
-  if (::pipe2(lifeline, O_CLOEXEC) != 0)
-    return s.skip(std::string("pipe: ") + std::strerror(errno));
-  pid_t holder = ::fork();
-  if (holder < 0) {
-    ::close(lifeline[0]);
-    ::close(lifeline[1]);
-    return s.skip(std::string("fork: ") + std::strerror(errno));
-  }
-  if (holder == 0) {
-    // Only async-signal-safe calls here. Keep the lifeline as stdin and close every other
-    // fd, so no pipe a test runner waits on for EOF (stdout included) is held open.
-    ::dup2(lifeline[0], 0);
-    ::syscall(SYS_close_range, 1u, ~0u, 0u);
-    char byte;
-    while (::read(0, &byte, 1) != 0) {
-    }
-    ::_exit(0);
-  }
-  ::close(lifeline[0]);
-  s.set_cow_holder(holder, lifeline[1]);
-  char* x = L.anon("anon-exclusive", 16);
-  PAGESCAN_REQUIRE_PART(s, L, x);
-  touch_write(x, 0, 16);
-  touch_write(c, 8, 4);  // copied on write: exclusive again
-  L.finish();
-}
-
-// ---- write-protect layouts (identical relative layout on every call) ----
-
-void build_wp_anon(Scenario& s) {
-  Layout L(s);
-  char* a = L.anon("wp-anon", 1200);
-  PAGESCAN_REQUIRE_PART(s, L, a);
-  touch_write(a, 0, 32);
-  if (!uffd_register(s, a, 1200 * page(), true)) return;
-  touch_write(a, 4, 8);
-  touch_write(a, 40, 8);
-  touch_read(a, 60, 4);
-  // Over 512 written regions: get-and-protect crosses the kernel's internal restarts.
-  for (std::size_t i = 100; i < 1200; i += 2) touch_write(a, i, 1);
-  char* u = L.anon("anon-unregistered", 8);
-  PAGESCAN_REQUIRE_PART(s, L, u);
-  touch_write(u, 0, 8);
-  L.finish();
-}
-
-void build_wp_thp(Scenario& s) {
-  Layout L(s);
-  // One THP per VMA: the smaps counter then names the PMD-mapped block exactly, before
-  // and after a partial write-protect splits it (§6.2).
-  char* t0 = L.thp("wp-thp-0", 1, {0});
-  PAGESCAN_REQUIRE_PART(s, L, t0);
-  touch_write(t0, 0, 512);
-  char* between = L.anon("wp-anon-between", 16);
-  PAGESCAN_REQUIRE_PART(s, L, between);
-  touch_write(between, 0, 8);
-  char* t1 = L.thp("wp-thp-1", 1, {0});
-  PAGESCAN_REQUIRE_PART(s, L, t1);
-  touch_write(t1, 0, 512);
-  if (!uffd_register(s, t0, kPmd + 16 * page(), false)) return;
-  if (!uffd_register(s, t1, kPmd, false)) return;
-  L.finish();
-}
-
-void build_wp_hugetlb(Scenario& s) {
-  Layout L(s);
-  char* h = L.hugetlb("wp-hugetlb", 3, false);
-  PAGESCAN_REQUIRE_PART(s, L, h);
-  if (!uffd_register(s, h, 3 * kPmd, false)) return;
-  *static_cast<volatile char*>(h) = 1;
-  *static_cast<volatile char*>(h + kPmd) = 1;
-  L.finish();
-}
-
-void build_wp_memfd(Scenario& s) {
-  Layout L(s);
-  char* m = L.memfd("wp-memfd", 32, true);
-  PAGESCAN_REQUIRE_PART(s, L, m);
-  touch_write(m, 0, 16);
-  if (!uffd_register(s, m, 32 * page(), true)) return;
-  touch_write(m, 4, 4);
-  L.finish();
-}
-
-#undef PAGESCAN_REQUIRE_PART
 
 }  // namespace
 
 const std::map<std::string, Recipe>& scan_recipes() {
   static const std::map<std::string, Recipe> r = {
-      {"anon", {build_anon}},
-      {"anon-alternating", {build_anon_alternating}},
-      {"thp", {build_thp}},
-      {"huge-zero-page", {build_huge_zero}},
-      {"hugetlb-private", {[](Scenario& s) { build_hugetlb(s, false); }, 3}},
-      {"hugetlb-shared", {[](Scenario& s) { build_hugetlb(s, true); }, 3}},
-      {"file-private", {[](Scenario& s) { build_file(s, false); }}},
-      {"file-shared", {[](Scenario& s) { build_file(s, true); }}},
-      {"memfd-shared", {[](Scenario& s) { build_memfd(s, true); }}},
-      {"memfd-private", {[](Scenario& s) { build_memfd(s, false); }}},
-      {"sysv-shm", {build_sysv_shm}},
-      {"swapped", {build_swapped}},
-      {"guard", {build_guard}},
-      {"mixed-protection", {build_mixed_protection}},
-      {"uffd-registered", {build_uffd_registered}},
+      {"anon",
+       layout_of({anon("anon-written", 16).write(0, 16), anon("anon-zero", 16).read(0, 16),
+                  anon("anon-untouched", 16), anon("anon-mixed", 32).write(0, 32, 3).read(1, 31, 3),
+                  gap(3), anon("anon-readonly-zero", 8, PROT_READ).read(0, 8),
+                  anon("anon-readonly-untouched", 8, PROT_READ)})},
+      // More regions than the kernel's bounce chunk holds (512): the walk restarts
+      // internally and leaves the stale walk_end of §2.4; both backends must do the same.
+      // Even pages written, pages 4k+1 read (the zero page), pages 4k+3 untouched.
+      {"anon-alternating",
+       layout_of({anon("anon-alternating", 1200).write(0, 1200, 2).read(1, 1199, 4)})},
+      // Two THPs and an untouched block.
+      {"thp", layout_of({anon("anon-before", 8).write(0, 8), thp("thp", 3, {0, 1}).write(0, 512),
+                         anon("anon-after", 8).write(2, 4)})},
+      {"huge-zero-page", layout_of({anon("anon-readonly-zero", 8, PROT_READ).read(0, 8),
+                                    huge_zero("huge-zero", 2), anon("anon-after", 8).write(0, 8)})},
+      {"hugetlb-private", hugetlb_recipe(false)},
+      {"hugetlb-shared", hugetlb_recipe(true)},
+      {"file-private", file_recipe(false)},
+      {"file-shared", file_recipe(true)},
+      {"memfd-shared", memfd_recipe(true)},
+      {"memfd-private", memfd_recipe(false)},
+      {"sysv-shm",
+       layout_of({anon("anon-before", 4).write(0, 4), shm("sysv-shm", 16).write(0, 4).read(4, 2)})},
+      // Swapped shmem alone in its PMD block: the page table keeps only empty entries.
+      {"swapped",
+       layout_of(
+           {anon("anon-swapped", 32).write(0, 32).page_out(0, 24, true, OnFail::skip),
+            anon("anon-resident", 8).write(0, 8), align_pmd(),
+            memfd("memfd-swapped", 16, true).write(0, 16).page_out(0, 16, false, OnFail::omit),
+            align_pmd(), anon("anon-after", 4).write(0, 4)})},
+      {"guard", layout_of({anon("anon-guarded", 32)
+                               .write(0, 32)
+                               .guard(4, 4, OnFail::skip)
+                               .guard(20, 1, OnFail::skip)
+                               .then(shows_guard_bit(4)),
+                           anon("anon-guarded-untouched", 16).guard(2, 4, OnFail::ignore),
+                           file("file-guarded", 16, false).read(0, 16).guard(2, 2, OnFail::omit)})},
+      // Slices that split the VMA, and one that is split and merged back (§7
+      // userfaultfd_tests).
+      {"mixed-protection",
+       layout_of({anon("anon-slices", 48)
+                      .write(0, 48)
+                      .protect(8, 8, PROT_READ)
+                      .protect(16, 8, PROT_NONE)
+                      .protect(32, 8, PROT_READ)
+                      .protect(32, 8, PROT_READ | PROT_WRITE)
+                      .protect(40, 8, PROT_NONE),
+                  anon("prot-none", 8, PROT_NONE), anon("anon-after", 8).write(0, 8)})},
+      // Pages written again after protection are WRITTEN; the zero page read after it
+      // stays protected (§4.3); pages 48-63 are not registered.
+      {"uffd-registered",
+       layout_of({anon("uffd-anon", 64)
+                      .write(0, 16)
+                      .uffd(0, 48, true)
+                      .write(4, 4)
+                      .write(20, 4)
+                      .read(30, 4)
+                      .write(50, 6),
+                  memfd("uffd-memfd", 16, true).write(0, 8).uffd(0, 16, true).write(2, 4)})},
       {"vvar", {build_vvar}},
-      {"kitchen-sink", {build_kitchen_sink, 2}},
-      {"thp-split", {[](Scenario& s) { build_thp_split(s, false); }}},
-      {"thp-split-mixed-wp", {[](Scenario& s) { build_thp_split(s, true); }}},
-      {"emptied-pte-table", {build_emptied_pte_table}},
-      {"emptied-vma", {build_emptied_vma}},
-      {"cow-shared", {build_cow_shared}},
+      // Every kind next to each other; what this machine cannot map is omitted. The THP
+      // next to hugetlb, both registered with the uffd, merge under WPALLOWED (§3.3).
+      {"kitchen-sink",
+       layout_of(
+           {anon("anon-written", 8).write(0, 8), anon("anon-zero", 8).read(0, 8),
+            anon("prot-none", 4, PROT_NONE),
+            anon("anon-slices", 12).write(0, 12).protect(4, 4, PROT_READ),
+            file("file-private", 8, false).read(0, 4).write(4, 2),
+            file("file-shared", 8, true).write(0, 3), memfd("memfd-shared", 8, true).write(1, 4),
+            memfd("memfd-private", 8, false, 8).read(0, 4).write(4, 2),
+            shm("sysv-shm", 4).write(0, 2),
+            anon("anon-guarded", 8).write(0, 8).guard(2, 2, OnFail::omit),
+            anon("uffd-anon", 16).write(0, 8).uffd(0, 16, true).write(2, 3),
+            anon("anon-swapped", 8).write(0, 8).page_out(0, 6, true, OnFail::omit), gap(3),
+            thp("thp", 1, {0}).write(0, 512).uffd(0, pmd_pages(1), false),
+            hugetlb("hugetlb-private", 1, false).write(0, 1).uffd(0, pmd_pages(1), false),
+            hugetlb("hugetlb-shared", 1, true), huge_zero("huge-zero", 1),
+            anon("anon-after", 8).write(0, 8)},
+           Parts::best_effort)},
+      {"thp-split", thp_split_recipe(false)},
+      {"thp-split-mixed-wp", thp_split_recipe(true)},
+      // Pages of a populated VMA emptied by MADV_DONTNEED of less than a PMD: the PTE
+      // table stays (CONFIG_PT_RECLAIM frees only tables of >= PMD_SIZE zaps), so the
+      // kernel reports its empty entries WRITTEN, which pagemap cannot show (§4.3, §6.5).
+      {"emptied-pte-table", layout_of({align_pmd(), anon("anon-populated", 512).write(0, 512, 8),
+                                       anon("anon-emptied-block", 512).write(0, 64).dontneed(0, 64),
+                                       anon("anon-hole-block", 512)})},
+      // A VMA alone in its PMD block whose every page was written and then dropped:
+      // nothing resident or swapped remains, yet the PTE table does.
+      {"emptied-vma",
+       layout_of(
+           {align_pmd(), anon("anon-emptied-vma", 64).write(0, 64).dontneed(0, 64), align_pmd()})},
+      // Anonymous pages shared copy-on-write with a forked process that keeps them:
+      // present, not file, not exclusively mapped, and not the zero page (§6.2 PFNZERO
+      // heuristic). Pages 8-11 are copied on write after the fork: exclusive again.
+      {"cow-shared",
+       layout_of({anon("anon-cow-shared", 32).write(0, 32).then(hold_cow_shared).write(8, 4),
+                  anon("anon-zero", 8).read(0, 8), anon("anon-exclusive", 16).write(0, 16)})},
   };
   return r;
 }
 
+// Write-protect layouts: the same relative layout on every call.
 const std::map<std::string, Recipe>& write_protect_recipes() {
   static const std::map<std::string, Recipe> r = {
-      {"wp-anon", {build_wp_anon}},
-      {"wp-thp", {build_wp_thp}},
-      {"wp-hugetlb", {build_wp_hugetlb, 3}},
-      {"wp-memfd", {build_wp_memfd}},
+      // Over 512 written regions: get-and-protect crosses the kernel's internal restarts.
+      {"wp-anon", layout_of({anon("wp-anon", 1200)
+                                 .write(0, 32)
+                                 .uffd(0, 1200, true)
+                                 .write(4, 8)
+                                 .write(40, 8)
+                                 .read(60, 4)
+                                 .write(100, 1100, 2),
+                             anon("anon-unregistered", 8).write(0, 8)})},
+      // One THP per VMA: the smaps counter then names the PMD-mapped block exactly, before
+      // and after a partial write-protect splits it (§6.2). The first THP's VMA takes in
+      // the anonymous pages after it (both end MADV_NOHUGEPAGE): one range registers both.
+      {"wp-thp",
+       layout_of({thp("wp-thp-0", 1, {0}).write(0, 512),
+                  anon("wp-anon-between", 16)
+                      .write(0, 8)
+                      .uffd(-static_cast<std::ptrdiff_t>(pmd_pages(1)), pmd_pages(1) + 16, false),
+                  thp("wp-thp-1", 1, {0}).write(0, 512).uffd(0, pmd_pages(1), false)})},
+      {"wp-hugetlb", layout_of({hugetlb("wp-hugetlb", 3, false)
+                                    .uffd(0, pmd_pages(3), false)
+                                    .write(0, 1)
+                                    .write(pmd_pages(1), 1)})},
+      {"wp-memfd",
+       layout_of({memfd("wp-memfd", 32, true).write(0, 16).uffd(0, 32, true).write(4, 4)})},
   };
   return r;
 }

@@ -11,6 +11,8 @@
 #include <fstream>
 #include <sstream>
 
+#include "support/io.hpp"
+
 namespace pagescan::test {
 
 namespace {
@@ -29,16 +31,6 @@ bool write_number(const char* path, std::uint64_t v) {
   out << v;
   out.flush();
   return static_cast<bool>(out);
-}
-
-std::uint64_t meminfo(const char* field) {
-  std::ifstream in("/proc/meminfo");
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.rfind(field, 0) == 0)
-      return std::strtoull(line.c_str() + std::strlen(field), nullptr, 10);
-  }
-  return 0;
 }
 
 }  // namespace
@@ -62,12 +54,16 @@ HugetlbReservation::~HugetlbReservation() {
   if (changed_) write_number(kNrHugepages, previous_);
 }
 
+// HugePages_Free counts pages reserved for mappings that have not faulted them in yet
+// (HugePages_Rsvd): a new mapping can only have the rest.
 std::uint64_t HugetlbReservation::free_pages() const {
-  return meminfo("HugePages_Free:");
+  const std::uint64_t free = meminfo_value("HugePages_Free").value_or(0);
+  const std::uint64_t reserved = meminfo_value("HugePages_Rsvd").value_or(0);
+  return free > reserved ? free - reserved : 0;
 }
 
 SwapSpace::SwapSpace(std::uint64_t bytes) {
-  if (meminfo("SwapTotal:") > 0) {
+  if (meminfo_value("SwapTotal").value_or(0) > 0) {
     ok_ = true;  // swap already active: nothing to add or remove
     return;
   }

@@ -14,7 +14,8 @@ class HugetlbReservation {
   explicit HugetlbReservation(std::uint64_t pages);
   ~HugetlbReservation();
   HugetlbReservation(const HugetlbReservation&) = delete;
-  // Free default-size huge pages now available.
+  // Default-size huge pages a new mapping can take now: HugePages_Free less the pages
+  // mappings have reserved but not faulted in (HugePages_Rsvd).
   std::uint64_t free_pages() const;
   bool ok() const { return ok_; }
   const std::string& why_not() const { return why_not_; }

@@ -43,8 +43,11 @@ static Backing classify(const proc::Vma& v) {
 }
 
 Result<std::vector<MappedRegion>> read_memory_map(const Process& process) {
-  auto vmas = proc::read_vmas(process.is_self() ? 0 : process.pid(), true);
-  if (!vmas) return vmas.error().with_context("memory map of " + process.describe());
+  const std::string context = "memory map of " + process.describe();
+  auto dir = process.proc_dir();  // a live thread's once the main thread has exited
+  if (!dir) return dir.error().with_context(context);
+  auto vmas = proc::read_vmas_in(*dir, process.is_self() ? 0 : process.pid(), true);
+  if (!vmas) return vmas.error().with_context(context);
   std::vector<MappedRegion> out;
   out.reserve(vmas->size());
   for (const proc::Vma& v : *vmas) {
@@ -61,7 +64,7 @@ Result<std::vector<MappedRegion>> read_memory_map(const Process& process) {
     r.uffd_wp = v.uffd_wp();
     out.push_back(std::move(r));
   }
-  if (auto alive = process.check_alive(); !alive) return alive.error();
+  if (auto alive = process.check_alive(); !alive) return alive.error().with_context(context);
   return out;
 }
 

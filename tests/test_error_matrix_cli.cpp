@@ -4,9 +4,8 @@
 // temporary) is left behind.
 //
 // "{pid}" is a child process with four written pages at [{lo}, {hi}); "{tmp}" a fresh
-// directory; "{page}" and "{limit}" the page size and the user address-space limit. Rows
-// whose message falls short of the standard carry the proposed text and are skipped as
-// "pending fix".
+// directory; "{page}" and "{limit}" the page size and the user address-space limit. A row
+// can carry `pending` (the line is a proposal, skipped as "pending fix"); none does today.
 #include <dirent.h>
 #include <fcntl.h>
 #include <gtest/gtest.h>

@@ -6,7 +6,7 @@
 // Messages that name a pid or an address are built here from the same values. A row whose
 // message or side effects fall short of the standard ("one clear line naming the bad value
 // and what is expected"; "errors carry errno and context"; "a failed call changes
-// nothing") has a test written to the proposed behaviour and skipped as "pending fix".
+// nothing") was fixed to the standard; its test pins the fixed behaviour.
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <signal.h>
@@ -546,7 +546,7 @@ TEST_F(ErrorMatrix, TargetThatExitedIsNoSuchProcessOnEveryEntryPoint) {
 
 // A target killed while scans run: each failure has one of the documented messages. The
 // kernel's ESRCH names the part of the range still to scan ([resume point, end)); the
-// liveness check after a call that succeeded names only the pid (the pending row).
+// liveness check after a call that succeeded names the request's range.
 std::vector<std::uint64_t> many_regions() {
   const std::size_t page = page_size(), regions = 20'000;
   Mapping m = Mapping::anonymous(2 * regions);
@@ -843,7 +843,7 @@ TEST_F(ErrorMatrix, UffdWatchOverlappingAnother) {
         return outcome_of(WriteWatch::create(m.data(), m.length(), forced(WatchEngine::uffd)));
       },
       0, 0, changes);
-  EXPECT_EQ(changes, "");  // fds, handlers, registrations (VMA flags: the pending row)
+  EXPECT_EQ(changes, "");  // fds, handlers, registrations (VMA flags: the next test)
   EXPECT_TRUE(failed_with(
       o, EBUSY, ErrorKind::kernel_failure,
       watch_text(m.start(), m.end()) + ": userfaultfd: register for write-protect [" +

@@ -6,12 +6,14 @@
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include <algorithm>
 
 #include <chrono>
 #include <thread>
 #include <vector>
 
 #include "pagescan/features.hpp"
+#include "pagescan/memory_map.hpp"
 #include "pagescan/scan.hpp"
 #include "proc/proc_files.hpp"
 #include "support/memory.hpp"
@@ -200,6 +202,23 @@ TEST(LeaderlessProcess, EmulatedBackendReadsALiveThreadsMaps) {
   ASSERT_TRUE(r) << r.error().message();
   EXPECT_EQ(r->backend, Backend::emulated);
   EXPECT_EQ(r->pages, 4u) << "/proc/PID/smaps of a leaderless process lists no mappings";
+}
+
+// `pagescan map` reads the memory map: /proc/PID/smaps lists nothing once the main thread
+// has exited, a live thread's does.
+TEST(LeaderlessProcess, MemoryMapListsTheMappings) {
+  Mapping m = Mapping::anonymous(4);
+  m.write_pages(0, 4);
+  Leaderless target(1);
+  ASSERT_TRUE(target.ok()) << "the leader did not exit alone";
+  auto p = Process::attach(target.pid());
+  ASSERT_TRUE(p) << p.error().message();
+  auto map = read_memory_map(*p);
+  ASSERT_TRUE(map) << map.error().message();
+  const bool listed = std::any_of(map->begin(), map->end(), [&](const MappedRegion& r) {
+    return r.start <= m.start() && m.end() <= r.end;
+  });
+  EXPECT_TRUE(listed) << "the map of " << map->size() << " regions misses the mapping";
 }
 
 // Process::self() from a thread of a process whose main thread has exited: /proc/self/

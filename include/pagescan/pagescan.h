@@ -58,12 +58,14 @@ int pagescan_watch_create(void* base, size_t len, unsigned flags, pagescan_watch
  * its answer between huge pages; its capacity must hold at least one huge page.
  * Errors: -EFAULT (count NULL, or addrs NULL), -EINVAL (len 0, flags other than
  * PAGESCAN_WATCH_RESET, *count 0 or, with KEEP_HUGE, below one huge page's pages, range
- * outside the watch). */
+ * outside the watch); with PAGESCAN_WATCH_RESET, -ENOENT (uffd engine) or -ENOMEM
+ * (mprotect engine) when part of the watched region was unmapped or replaced since. */
 int pagescan_watch_get(pagescan_watch* w, void* base, size_t len, unsigned flags, void** addrs,
                        size_t* count);
 
 /* Re-arms [base, base + len) (inside the watch) only: its pages count as unwritten from
- * now on. Errors: -EINVAL (len 0, range outside the watch). */
+ * now on. Errors: -EINVAL (len 0, range outside the watch), -ENOENT (uffd engine) or
+ * -ENOMEM (mprotect engine) when part of the range was unmapped or replaced since. */
 int pagescan_watch_reset(pagescan_watch* w, void* base, size_t len);
 
 /* The engine in use: "uffd", "soft-dirty", "mprotect" or "everything" (a static string);

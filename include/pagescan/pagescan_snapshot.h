@@ -52,7 +52,8 @@ int pagescan_snapshot_create(void* base, size_t len, unsigned flags, pagescan_sn
  * the last capture or restore (written pages swapped out included), and re-arms them;
  * call it again and again. If stats is not NULL, stores what was done there. Errors:
  * -EINVAL (s is NULL; the region was unmapped in part, moved, grown or shrunk since
- * capture: nothing was restored); other values come from the kernel (the region may
+ * capture, or, with the uffd or mprotect engine, part of it was mapped afresh: nothing
+ * was restored); other values come from the kernel (the region may
  * then be partly restored: call again or verify). */
 int pagescan_snapshot_restore(pagescan_snapshot* s, struct pagescan_restore_stats* stats);
 

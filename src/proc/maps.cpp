@@ -232,6 +232,13 @@ Result<std::vector<Vma>> read_vmas(pid_t pid, bool with_details) {
   return parse_maps(*text);
 }
 
+Result<std::vector<Vma>> read_vmas_in(const std::string& dir, pid_t pid, bool with_details) {
+  std::string path = dir + (with_details ? "/smaps" : "/maps");
+  auto text = read_text_file(path);
+  if (!text) return read_error(text.error(), path, pid);
+  return parse_maps(*text);
+}
+
 Result<std::vector<Vma>> read_vmas_below(pid_t pid, bool with_details, std::uint64_t end) {
   std::string path = vmas_path(pid, with_details);
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);

@@ -54,6 +54,9 @@ Result<std::vector<Vma>> parse_maps(std::string_view text);
 
 // Reads /proc/PID/smaps (or maps when `with_details` is false) of `pid` (0: self).
 Result<std::vector<Vma>> read_vmas(pid_t pid, bool with_details);
+// The same from a given /proc directory of `pid` (Process::proc_dir(): a live thread's
+// once the main thread has exited, when the process's own smaps lists nothing).
+Result<std::vector<Vma>> read_vmas_in(const std::string& dir, pid_t pid, bool with_details);
 
 // The same, but only the VMAs that start below `end`: the file is read no further than
 // the first record of a VMA at or above it, so the kernel never formats (for smaps: never

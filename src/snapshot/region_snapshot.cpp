@@ -27,6 +27,7 @@
 #include <vector>
 
 #include "kernel/uapi.hpp"
+#include "pagescan/features.hpp"
 #include "pagescan/scan.hpp"
 #include "proc/maps.hpp"
 #include "watch/engine.hpp"
@@ -237,7 +238,11 @@ Result<RegionSnapshot> RegionSnapshot::capture(void* base, std::size_t len,
                        .none_of(Category::pfnzero);
     auto process = self();
     if (!process) return process.error().with_context(describe(s->start, s->end));
-    auto found = scan(**process, request);
+    // The caller's PAGESCAN_BACKEND is for its own scans; this one needs an answer, from
+    // the kernel where it can give one.
+    ScanOptions how;
+    how.backend = features().pagemap_scan ? BackendChoice::kernel : BackendChoice::emulated;
+    auto found = scan(**process, request, how);
     if (!found) return found.error().with_context(describe(s->start, s->end));
     populated = std::move(found->regions);
   }

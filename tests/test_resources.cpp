@@ -787,8 +787,10 @@ TEST_P(CreateDestroyCycles, WatchOverPartOfAMappingLeavesItAsItWas) {
   EXPECT_TRUE(before.unchanged());
   const auto flags_after = vma_containing(m.page_addr(3));
   ASSERT_TRUE(flags_after);
-  EXPECT_EQ(flags_after->start, m.start());
-  EXPECT_EQ(flags_after->end, m.end());
+  // One VMA still covers the whole mapping (it may reach further: the runtime, TSan's
+  // for one, can map a page into a one-page hole beside it, which then merges).
+  EXPECT_LE(flags_after->start, m.start());
+  EXPECT_GE(flags_after->end, m.end());
   EXPECT_EQ(flags_after->vm_flags, flags_before->vm_flags);
 }
 

@@ -200,6 +200,22 @@ Result<std::vector<Vma>> parse_maps(std::string_view text) {
   return vmas;
 }
 
+std::vector<Vma> sorted_disjoint(std::vector<Vma> listed) {
+  std::vector<Vma> out;
+  out.reserve(listed.size());
+  std::uint64_t floor = 0;
+  for (Vma& v : listed) {
+    if (v.end <= floor) continue;  // wholly below what was listed before: seen already
+    if (v.start < floor) {
+      if (v.inode != 0) v.offset += floor - v.start;  // the offset is the start's
+      v.start = floor;
+    }
+    floor = v.end;
+    out.push_back(std::move(v));
+  }
+  return out;
+}
+
 namespace {
 
 std::string vmas_path(pid_t pid, bool with_details) {
@@ -223,20 +239,27 @@ bool header_start(std::string_view line, std::uint64_t& start) {
   return take_number(line, at, 16, 16, '-', start);
 }
 
+// A listing read from the file, made sorted and disjoint (sorted_disjoint()).
+Result<std::vector<Vma>> disjoint_listing(std::string_view text) {
+  auto vmas = parse_maps(text);
+  if (!vmas) return vmas;
+  return sorted_disjoint(std::move(*vmas));
+}
+
 }  // namespace
 
 Result<std::vector<Vma>> read_vmas(pid_t pid, bool with_details) {
   std::string path = vmas_path(pid, with_details);
   auto text = read_text_file(path);
   if (!text) return read_error(text.error(), path, pid);
-  return parse_maps(*text);
+  return disjoint_listing(*text);
 }
 
 Result<std::vector<Vma>> read_vmas_in(const std::string& dir, pid_t pid, bool with_details) {
   std::string path = dir + (with_details ? "/smaps" : "/maps");
   auto text = read_text_file(path);
   if (!text) return read_error(text.error(), path, pid);
-  return parse_maps(*text);
+  return disjoint_listing(*text);
 }
 
 Result<std::vector<Vma>> read_vmas_below(pid_t pid, bool with_details, std::uint64_t end) {
@@ -284,7 +307,7 @@ Result<std::vector<Vma>> read_vmas_below(pid_t pid, bool with_details, std::uint
   }
   ::close(fd);
   if (cut != std::string::npos) text.resize(cut);
-  return parse_maps(text);
+  return disjoint_listing(text);
 }
 
 namespace {

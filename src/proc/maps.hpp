@@ -53,6 +53,12 @@ struct Vma {
 Result<std::vector<Vma>> parse_maps(std::string_view text);
 
 // Reads /proc/PID/smaps (or maps when `with_details` is false) of `pid` (0: self).
+// The read_vmas* functions below return a sorted, disjoint listing: the file is read in
+// several read(2) calls, each under its own mmap lock, so on a changing target a VMA that
+// grew down or moved between two of them is listed again below the previous entry's end.
+// Each entry is clipped to start at the previous entry's end; one left empty is dropped.
+std::vector<Vma> sorted_disjoint(std::vector<Vma> listed);
+
 Result<std::vector<Vma>> read_vmas(pid_t pid, bool with_details);
 // The same from a given /proc directory of `pid` (Process::proc_dir(): a live thread's
 // once the main thread has exited, when the process's own smaps lists nothing).

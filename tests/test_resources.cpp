@@ -952,6 +952,9 @@ TEST_F(UffdRegistrationLeaks, RegionMovedByMremap) {
     void* moved = ::mremap(m.data(), m.length(), m.length(), MREMAP_MAYMOVE | MREMAP_FIXED,
                            destination.data());
     ASSERT_EQ(moved, static_cast<void*>(destination.data()));
+    // The old range is empty now and free for anyone (TSan's runtime maps there): m's
+    // destructor must not unmap it again.
+    m.disown_pages(0, m.pages());
   }
   EXPECT_TRUE(no_uffd_wp(m.start(), m.end()));
   EXPECT_TRUE(no_uffd_wp(destination.start(), destination.end()));

@@ -218,9 +218,14 @@ std::vector<Vma> sorted_disjoint(std::vector<Vma> listed) {
 
 namespace {
 
+// The maps or smaps file under a /proc directory.
+std::string vmas_path_in(const std::string& dir, bool with_details) {
+  return dir + (with_details ? "/smaps" : "/maps");
+}
+
 std::string vmas_path(pid_t pid, bool with_details) {
-  return (pid ? "/proc/" + std::to_string(pid) : std::string("/proc/self")) +
-         (with_details ? "/smaps" : "/maps");
+  return vmas_path_in(pid ? "/proc/" + std::to_string(pid) : std::string("/proc/self"),
+                      with_details);
 }
 
 Error read_error(const Error& error, const std::string& path, pid_t pid) {
@@ -256,7 +261,7 @@ Result<std::vector<Vma>> read_vmas(pid_t pid, bool with_details) {
 }
 
 Result<std::vector<Vma>> read_vmas_in(const std::string& dir, pid_t pid, bool with_details) {
-  std::string path = dir + (with_details ? "/smaps" : "/maps");
+  std::string path = vmas_path_in(dir, with_details);
   auto text = read_text_file(path);
   if (!text) return read_error(text.error(), path, pid);
   return disjoint_listing(*text);
@@ -348,7 +353,7 @@ Result<VmaReader> VmaReader::open(pid_t pid, bool with_details) {
 
 Result<VmaReader> VmaReader::open_in(const std::string& dir, pid_t pid, bool with_details) {
   VmaReader r;
-  r.path_ = dir + (with_details ? "/smaps" : "/maps");
+  r.path_ = vmas_path_in(dir, with_details);
   r.details_ = with_details;
   r.pid_ = pid;
   r.fd_ = ::open(r.path_.c_str(), O_RDONLY | O_CLOEXEC);

@@ -3,7 +3,8 @@
 # the installed headers include only the standard library, Linux headers and each other;
 # each header compiles on its own (the C headers as C99 with -pedantic under gcc and
 # clang, and as C++); a C++ consumer and a C consumer (consumer/, consumer_c/) build and
-# run with find_package(pagescan) and with pkg-config, the C one with gcc and with clang.
+# run with find_package(pagescan) and with pkg-config, the C one with the build's C
+# compiler (gcc) and with clang.
 # The library installed may be static or shared: the test finds which, links each
 # consumer as that kind requires (pkg-config --static for a static one) and checks the
 # consumer holds the library that way (no DT_NEEDED on libpagescan.so, or one).
@@ -89,8 +90,8 @@ command -v "$clang" >/dev/null ||
 c_compilers=("$cc" "$clang")
 if [ -n "$sanitize" ]; then
   # The library's sanitizer instrumentation needs its own compiler's runtimes.
-  echo "   -fsanitize=$sanitize: C consumers use $cc only (clang's sanitizer runtimes" \
-    "do not link with GCC-instrumented code)"
+  echo "   -fsanitize=$sanitize: C consumers built with $cc only"
+  echo "   (clang's sanitizer runtimes do not link with GCC-instrumented code)"
   c_compilers=("$cc")
 fi
 

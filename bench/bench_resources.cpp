@@ -1,4 +1,4 @@
-// Peak memory of scanning a process with 100 000 VMAs and 10^6 regions (issue 7):
+// Peak memory of scanning a process with 100 000 VMAs and 10^6 regions:
 // streaming scan_each() against the complete scan(), on the kernel backend and on the
 // emulated one.
 //
@@ -13,7 +13,7 @@
 // the scan itself touched at its peak. A `none` method (attach only) gives the noise
 // floor. Every scan must find exactly vmas x r regions, or the row reports an error.
 // The default layouts separate what grows with VMAs from what grows with regions:
-// 10 000 x 10, 100 000 x 10 (the issue's 100 000 VMAs and 10^6 regions), 1 000 x 1 000.
+// 10 000 x 10, 100 000 x 10 (100 000 VMAs and 10^6 regions), 1 000 x 1 000.
 //
 // 100 000 VMAs exceed the default vm.max_map_count (65530): the benchmark raises it while
 // it runs and puts the old value back on every way out (normal return, exit, SIGINT,

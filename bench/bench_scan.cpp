@@ -252,7 +252,7 @@ void scan_each_method(benchmark::State& state, ScenarioId sid, RequestId rid) {
 }
 
 // The emulated backend (pagemap + smaps) on the same request: compared with pread, the
-// raw old-kernel way it is built on (issue target: at most 1.3x pread).
+// raw old-kernel way it is built on (target: at most 1.3x pread).
 void emulated_method(benchmark::State& state, ScenarioId sid, RequestId rid) {
   Case& c = prepare(sid, rid);
   if (!c.problem.empty()) return state.SkipWithError(c.problem.c_str());

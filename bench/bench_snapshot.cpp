@@ -27,7 +27,7 @@
 // fault either way: uffd write-protect, or a fresh zeroed page after the drop).
 // zero_run/<pages>/raw_<how>: the same two primitives alone on untracked memory.
 //
-// At the end a table of the four methods and their ratios is printed, with the issue's
+// At the end a table of the four methods and their ratios is printed, with the
 // targets (at 1% written >= 20x faster than memcpy, at 10% >= 3x, at 100% <= 1.2x memcpy's
 // time), and the zero-run crossover.
 #include <sys/mman.h>

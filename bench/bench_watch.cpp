@@ -22,7 +22,7 @@
 // engines do by default) and shared by every case; the random pages come from fixed seeds,
 // so every method sees the same pages. Each collect is checked: a tracking engine must
 // report exactly the pages written (counter exact = 1), the everything engine reports
-// every page. At the end a summary table prints per-page figures and the targets:
+// every page. At the end a summary table prints per-page figures and the targets:
 // the uffd cycle within 1.2x of raw and >= 7x faster than mprotect; collecting 1% written
 // costs at most a tenth of collecting 100%.
 #include <fcntl.h>

@@ -650,7 +650,7 @@ TEST_F(CliMap, SvgIsWellFormedWithOneGroupPerVmaAndALegend) {
   remove_tree(dir);
 }
 
-// The readability bar: 1 000 VMAs and 10 GiB mapped. Every VMA alternates runs of
+// A large map stays readable: 1 000 VMAs and 10 GiB mapped. Every VMA alternates runs of
 // zero-page and untouched pages, so every band is as fragmented as the cell cap allows.
 TEST_F(CliMap, ThousandVmasOfTenGibGiveAWellFormedSvgUnderFiveMegabytes) {
   constexpr std::size_t kVmas = 1000, kPagesEach = 2622;  // 10.0 GiB in all

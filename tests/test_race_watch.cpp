@@ -2,7 +2,7 @@
 // another thread unmaps, moves, shrinks or replaces while collects run; fork() from one
 // thread while another collects; a snapshot restore racing an munmap or a replacement.
 //
-// What is asked of the library here (watch.hpp, snapshot.hpp, issue 7): never crash,
+// What is asked of the library here (watch.hpp, snapshot.hpp): never crash,
 // never report a page outside the region, either succeed or fail with an error that names
 // the watch or snapshot, and come apart cleanly afterwards: no userfaultfd or other fd
 // left open, the SIGSEGV disposition back to what it was, the part of the region still

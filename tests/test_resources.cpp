@@ -1,4 +1,4 @@
-// Resources left behind (issue 7): every error path of Process::attach, the scans,
+// Resources left behind: every error path of Process::attach, the scans,
 // WriteWatch, RegionSnapshot and the C API leaves the process holding exactly the file
 // descriptors, userfaultfds, mappings and SIGSEGV disposition it held before; create and
 // destroy cycles come back to that baseline; and a destroyed uffd watch never leaves its

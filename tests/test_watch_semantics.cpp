@@ -1,4 +1,4 @@
-// Write-tracking semantics (GetWriteWatch / ResetWriteWatch, issue 4), on every engine
+// Write-tracking semantics (GetWriteWatch / ResetWriteWatch), on every engine
 // that passes its self-test here: page-aligned ascending clipped results, atomic
 // get-and-reset, capacity limits, sub-range resets, straddling writes, mprotect round
 // trips, kernel writes, page precision and huge-page granularity, fold-back, several

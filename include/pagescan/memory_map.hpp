@@ -37,8 +37,9 @@ struct MappedRegion {
   std::uint64_t length() const { return end - start; }
 };
 
-// The VMAs of the process, in address order (from /proc/PID/smaps). Errors:
-// no_such_process, permission.
+// The VMAs of the process, in address order, from its smaps (a running thread's once the
+// main thread has exited: Process::proc_dir()). Errors: no_such_process (also when no
+// thread runs any more), permission.
 Result<std::vector<MappedRegion>> read_memory_map(const Process& process);
 
 }  // namespace pagescan

@@ -15,13 +15,14 @@ namespace pagescan {
 struct SnapshotOptions {
   WatchOptions watch;  // the write-tracking engine (uffd is fastest)
   // Written pages whose saved content is zero are zeroed with memset in runs shorter than
-  // this many pages and dropped with MADV_DONTNEED in longer runs. The default never
-  // drops: measured here, dropping is 4-15x slower than memset for runs of 1 to 8192 pages
+  // this many pages and dropped with MADV_DONTNEED in runs at least this long. The default
+  // never drops: measured here, dropping is 4-15x slower than memset for runs of 1 to 8192 pages
   // and 6-30x with the refault (docs/snapshots.md); drop to give memory back instead.
   std::size_t dontneed_min_pages = SIZE_MAX;
   // Like wasmtime's keep_resident: the first keep_resident_bytes of the region are always
   // zeroed with memset (they stay resident for the next user); beyond it zero pages are
-  // dropped whatever the run length. SIZE_MAX: no limit.
+  // dropped whatever the run length, and dontneed_min_pages is ignored. SIZE_MAX: no
+  // limit. A shared memfd region is always zeroed (MADV_DONTNEED would not clear the file).
   std::size_t keep_resident_bytes = SIZE_MAX;
 };
 
@@ -45,7 +46,8 @@ class RegionSnapshot {
  public:
   // Arms write tracking on [base, base + len) (rounded out to pages), then saves the
   // non-zero pages. Errors: invalid_argument (len 0, not wholly mapped, not private
-  // anonymous or shared memfd), unsupported (the forced engine is unavailable).
+  // anonymous or shared memfd, or a mix of both), unsupported (the forced engine is
+  // unavailable).
   static Result<RegionSnapshot> capture(void* base, std::size_t len,
                                         const SnapshotOptions& options = {});
 
@@ -56,7 +58,8 @@ class RegionSnapshot {
   // Puts the region back to the captured contents, touching only the pages written since
   // the last capture or restore, and re-arms tracking (call it again and again). Pages
   // never written are not touched (no copy, no fault). Errors: invalid_argument when the
-  // region was unmapped in part, moved, grown or shrunk since capture (nothing restored).
+  // region was unmapped in part, moved, grown or shrunk since capture, or (uffd and
+  // mprotect engines) part of it was unmapped and mapped afresh: nothing is restored.
   Result<RestoreStats> restore();
 
   // For the mprotect engine: makes [base, base + len) writable and marks it written before

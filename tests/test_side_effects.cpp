@@ -37,6 +37,8 @@
 #include <thread>
 #include <vector>
 
+#include "emulate/zero_pages.hpp"
+#include "kernel/uapi.hpp"
 #include "pagescan/features.hpp"
 #include "pagescan/scan.hpp"
 #include "pagescan/snapshot.hpp"
@@ -516,6 +518,39 @@ TEST(SideEffects, AutomaticOrderHoldsOnlyNeverLosingEngines) {
     EXPECT_TRUE(listed) << to_string(w->engine());
   }
   ::munmap(mem, 4 * page);
+}
+
+// The emulator's zero PFN, learnt without mapping anything, is the PFN a read fault maps
+// here, found independently (a read fault on a page of the test's own): on a kernel with
+// a shared zero page they are equal; on one without (the read fault maps an exclusively
+// mapped private page) the emulator must not have taken a private page for it.
+TEST(SideEffects, ZeroPageLearntWithoutMappingIsTheOneReadFaultsMap) {
+  const std::size_t page = static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
+  void* mem = ::mmap(nullptr, page, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  ASSERT_NE(mem, MAP_FAILED);
+  (void)*static_cast<volatile char*>(mem);
+  int fd = ::open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+  ASSERT_GE(fd, 0);
+  std::uint64_t e = 0;
+  ASSERT_EQ(
+      ::pread(fd, &e, 8, static_cast<off_t>(reinterpret_cast<std::uintptr_t>(mem) / page * 8)), 8);
+  ::close(fd);
+  ::munmap(mem, page);
+  ASSERT_TRUE(e & uapi::PM_PRESENT);
+  const std::uint64_t pfn = e & uapi::PM_PFN_MASK;
+  if (pfn == 0) GTEST_SKIP() << "pagemap hides PFNs from this process: nothing to compare";
+  const emulate::ZeroPages& z = emulate::zero_pages();
+  EXPECT_TRUE(z.pfns_visible);
+  if (e & uapi::PM_MMAP_EXCLUSIVE) {
+    // No shared zero page: the page was private and is freed now.
+    EXPECT_NE(z.zero_pfn, pfn) << "a private page was taken for the zero page";
+    EXPECT_FALSE(z.is_zero(pfn));
+    return;
+  }
+  if (::access("/proc/kpageflags", R_OK) != 0) {
+    GTEST_SKIP() << "/proc/kpageflags unreadable: the emulator keeps its heuristic";
+  }
+  EXPECT_EQ(z.zero_pfn, pfn);
 }
 
 }  // namespace

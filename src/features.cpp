@@ -1,8 +1,14 @@
-// Feature probing: what the running kernel offers, tested by using it, probed once.
+// Feature probing: what the running kernel offers, tested by using it, probed lazily.
 //
 // Version numbers lie (distribution backports, 6.7 having the ioctl but not soft-dirty),
 // so every probe exercises the interface: an empty PAGEMAP_SCAN per category bit, a uffd
 // handshake, a soft-dirty round trip in a forked child, a guard install on a scratch page.
+//
+// A library must not surprise its caller's process, so the probes are grouped by what
+// needs them and each group is probed on first use only (feature_probes.hpp): a scan
+// costs a few empty ioctls, a uffd watch one userfaultfd handshake, and only the
+// soft-dirty engine, asked for by name, forks. features() assembles every group for
+// `pagescan features`; its header states the side effects of the groups only it probes.
 #include "pagescan/features.hpp"
 
 #include <fcntl.h>
@@ -18,6 +24,7 @@
 #include <cstring>
 #include <sstream>
 
+#include "feature_probes.hpp"
 #include "kernel/pagemap_scan.hpp"
 #include "kernel/uapi.hpp"
 #include "kernel/userfaultfd.hpp"
@@ -143,17 +150,23 @@ void probe_soft_dirty(Features& f) {
   }
 }
 
-void probe_memory_bits(Features& f) {
+// Whether pagemap shows PFNs to us, read from a page that is certainly present: the one
+// holding a local variable just written, so nothing is mapped for it.
+void probe_pfns_visible(Features& f) {
+  volatile char here = 1;
+  int pm = ::open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+  if (pm < 0) return;
+  std::uint64_t e = pagemap_entry(pm, const_cast<const char*>(&here), f.page_size);
+  f.pfns_visible = (e & uapi::PM_PRESENT) && (e & uapi::PM_PFN_MASK) != 0;
+  ::close(pm);
+}
+
+// Guard regions, by installing one on a scratch page (then unmapped): only features()
+// probes this, and its header says so.
+void probe_guard_regions(Features& f) {
   const std::uint64_t page = f.page_size;
   void* mem = ::mmap(nullptr, page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   if (mem == MAP_FAILED) return;
-  static_cast<volatile char*>(mem)[0] = 1;
-  int pm = ::open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
-  if (pm >= 0) {
-    std::uint64_t e = pagemap_entry(pm, mem, page);
-    f.pfns_visible = (e & uapi::PM_PRESENT) && (e & uapi::PM_PFN_MASK) != 0;
-    ::close(pm);
-  }
   f.guard_regions = ::madvise(mem, page, uapi::kMadvGuardInstall) == 0;
   ::munmap(mem, page);
 }
@@ -210,13 +223,15 @@ bool release_at_least(const std::string& release, int major, int minor) {
   return ma > major || (ma == major && mi >= minor);
 }
 
-}  // namespace
-
-Features probe_features() {
+Features basics() {
   Features f;
   f.page_size = static_cast<std::uint64_t>(::sysconf(_SC_PAGESIZE));
   utsname u{};
   if (::uname(&u) == 0) f.kernel_release = u.release;
+  return f;
+}
+
+void probe_scanning(Features& f) {
   probe_pagemap_scan(f);
   if (!f.pagemap_scan) {
     // Without the ioctl there is nothing to probe; use the architecture's usual limit
@@ -224,16 +239,97 @@ Features probe_features() {
     f.user_address_limit = (sizeof(void*) == 8 ? (1ull << 47) : (1ull << 32)) - f.page_size;
   }
   f.wp_without_buffer_safe = f.pagemap_scan && release_at_least(f.kernel_release, 6, 17);
-  probe_userfaultfd(f);
-  probe_soft_dirty(f);
-  probe_memory_bits(f);
-  probe_thp(f);
-  probe_hugetlb_and_swap(f);
+}
+
+// Each group on top of basics(), probed afresh.
+template <void (*Probe)(Features&)>
+Features probed() {
+  Features f = basics();
+  Probe(f);
   return f;
 }
 
+// Copies the fields of each group from `from` (which has that group probed) into `to`.
+void take_scanning(Features& to, const Features& from) {
+  to.pagemap_scan = from.pagemap_scan;
+  to.pagemap_scan_errno = from.pagemap_scan_errno;
+  to.scan_categories = from.scan_categories;
+  to.user_address_limit = from.user_address_limit;
+  to.wp_without_buffer_safe = from.wp_without_buffer_safe;
+}
+void take_userfaultfd(Features& to, const Features& from) {
+  to.userfaultfd = from.userfaultfd;
+  to.userfaultfd_via_dev = from.userfaultfd_via_dev;
+  to.userfaultfd_user_mode_only = from.userfaultfd_user_mode_only;
+  to.userfaultfd_features = from.userfaultfd_features;
+  to.uffd_wp_async = from.uffd_wp_async;
+  to.uffd_wp_unpopulated = from.uffd_wp_unpopulated;
+  to.uffd_wp_hugetlbfs_shmem = from.uffd_wp_hugetlbfs_shmem;
+  to.userfaultfd_detail = from.userfaultfd_detail;
+}
+void take_soft_dirty(Features& to, const Features& from) {
+  to.soft_dirty = from.soft_dirty;
+  to.soft_dirty_detail = from.soft_dirty_detail;
+}
+void take_thp(Features& to, const Features& from) {
+  to.thp_mode = from.thp_mode;
+  to.thp_pmd_size = from.thp_pmd_size;
+  to.thp_sizes = from.thp_sizes;
+  to.thp_use_zero_page = from.thp_use_zero_page;
+}
+
+// The groups only features() needs, probed afresh.
+void probe_the_rest(Features& f) {
+  probe_pfns_visible(f);
+  probe_guard_regions(f);
+  probe_hugetlb_and_swap(f);
+}
+
+}  // namespace
+
+namespace probe {
+
+const Features& scanning() {
+  static const Features f = probed<probe_scanning>();
+  return f;
+}
+const Features& userfaultfd() {
+  static const Features f = probed<probe_userfaultfd>();
+  return f;
+}
+const Features& soft_dirty() {
+  static const Features f = probed<probe_soft_dirty>();
+  return f;
+}
+const Features& thp() {
+  static const Features f = probed<probe_thp>();
+  return f;
+}
+
+}  // namespace probe
+
+Features probe_features() {
+  Features f = basics();
+  probe_scanning(f);
+  probe_userfaultfd(f);
+  probe_soft_dirty(f);
+  probe_thp(f);
+  probe_the_rest(f);
+  return f;
+}
+
+// Assembled from the cached groups, so a group the library probed already (the
+// soft-dirty fork above all) is not probed twice.
 const Features& features() {
-  static const Features cached = probe_features();
+  static const Features cached = [] {
+    Features f = basics();
+    take_scanning(f, probe::scanning());
+    take_userfaultfd(f, probe::userfaultfd());
+    take_soft_dirty(f, probe::soft_dirty());
+    take_thp(f, probe::thp());
+    probe_the_rest(f);
+    return f;
+  }();
   return cached;
 }
 

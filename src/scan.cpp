@@ -30,6 +30,7 @@
 #include <cstdio>
 
 #include "backend.hpp"
+#include "feature_probes.hpp"
 #include "kernel/pagemap_scan.hpp"
 #include "kernel/uapi.hpp"
 #include "pagescan/features.hpp"
@@ -249,7 +250,7 @@ class ScanLoop {
 
 Result<std::size_t> scan_raw(const Process& process, RawScanArgs& args, const ScanOptions& options,
                              RawScanInfo* info) {
-  const Features& f = features();
+  const Features& f = probe::scanning();  // only the PAGEMAP_SCAN facts: no side effects
   auto backend = detail::ScanBackend::choose(process, args, options.backend, f);
   if (!backend) return backend.error();
   if (auto ok = validate_for(process, args, *backend); !ok) return ok.error();
@@ -283,7 +284,7 @@ namespace {
 template <class Drive>
 Result<ScanSummary> run_scan(const Process& process, const ScanRequest& request,
                              const ScanOptions& options, Drive&& drive) {
-  const Features& f = features();
+  const Features& f = probe::scanning();  // only the PAGEMAP_SCAN facts: no side effects
   auto backend = detail::ScanBackend::choose(process, to_raw_args(request), options.backend, f);
   if (!backend) return backend.error();
   ScanLoop loop(process, request, options, f, *backend);

@@ -67,8 +67,7 @@ std::string expected_backend(const Features& f) {
 std::string expected_engine() {
   std::string forced = env_or_empty("PAGESCAN_WATCH_ENGINE");
   if (!forced.empty() && forced != "auto") return forced;
-  for (WatchEngine e : {WatchEngine::uffd, WatchEngine::mprotect, WatchEngine::soft_dirty,
-                        WatchEngine::everything}) {
+  for (WatchEngine e : kAutomaticWatchOrder) {
     if (watch_engine_available(e)) return std::string(to_string(e));
   }
   return "none";

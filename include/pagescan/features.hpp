@@ -1,4 +1,11 @@
 // Feature probing: what the running kernel offers, tested functionally, probed once.
+//
+// The library's own calls (scan, write watches, snapshots) probe only the facts they
+// need, on first use, each cached on its own, with no side effect beyond opening files:
+// scan() makes empty PAGEMAP_SCAN calls; a uffd watch creates one userfaultfd to ask what
+// it offers; only the soft-dirty engine, asked for by name, forks (see below).
+// features() and probe_features() are the "probe everything" calls (`pagescan
+// features`), with the side effects stated above them.
 #pragma once
 
 #include <cstdint>
@@ -65,11 +72,20 @@ struct Features {
   std::uint64_t chunk_regions() const { return page_size / 8; }
 };
 
-// The features of this machine, probed on first use and cached. Thread-safe.
+// The features of this machine, every field, probed on first use and cached.
+// Thread-safe. Never fails: what cannot be probed reads as absent, with the reason in
+// the *_detail strings or errno fields.
+//
+// SIDE EFFECTS on the first call, in the caller's process (the library itself never
+// calls it): it FORKS one child for the soft-dirty test (the child writes its own
+// clear_refs; the caller's soft-dirty bits are untouched; the child is reaped before
+// the call returns, so a SIGCHLD is delivered), creates and closes a userfaultfd, and
+// maps one scratch page, installs a guard region on it and unmaps it (guard_regions).
+// A group the library already probed for its own calls is not probed again.
 const Features& features();
 
-// Probes afresh (not cached). Never fails: what cannot be probed reads as absent, with
-// the reason in the *_detail strings or errno fields.
+// Probes every field afresh (not cached), with the side effects of features() every
+// time.
 Features probe_features();
 
 }  // namespace pagescan

@@ -11,7 +11,8 @@
  *   -ENOMEM   out of memory; other values come from the kernel.
  * A call that fails changes nothing: its output parameters are left untouched and no page
  * is re-armed. Thread-safety: calls on one watch must not run concurrently; independent
- * watches are independent. The application may write to a watched region at any time. */
+ * watches are independent. The application may write to a watched region at any time
+ * (soft-dirty engine: not during pagescan_watch_get or pagescan_watch_reset). */
 #ifndef PAGESCAN_PAGESCAN_H
 #define PAGESCAN_PAGESCAN_H
 
@@ -24,9 +25,26 @@ extern "C" {
 typedef struct pagescan_watch pagescan_watch;
 
 /* pagescan_watch_create flags: one engine (the low byte), optionally OR'd with
- * PAGESCAN_WATCH_KEEP_HUGE. AUTO picks the first engine that passes a functional
- * self-test (uffd, mprotect, soft-dirty, everything) unless the environment variable
- * PAGESCAN_WATCH_ENGINE (auto|uffd|soft-dirty|mprotect|everything) names one. */
+ * PAGESCAN_WATCH_KEEP_HUGE. What each engine guarantees about a write racing a
+ * pagescan_watch_get with PAGESCAN_WATCH_RESET ("never lost": reported by that call or
+ * the next):
+ *   UFFD        atomic get-and-reset per page (one PAGEMAP_SCAN reports and re-protects
+ *               each page under its page-table lock): never lost, never reported twice;
+ *               writes by the kernel (read(2) into the region) are seen.
+ *   MPROTECT    never lost, in two steps: the written bits are taken, then their pages
+ *               re-protected; a write between the two lands before the call returns, on
+ *               a page it reports. System calls writing the region fail with EFAULT.
+ *               Maps one bitmap per watch and installs a SIGSEGV handler.
+ *   SOFT_DIRTY  NOT atomic, CAN LOSE WRITES: pagemap is read, then clear_refs written; a
+ *               write to a clean page landing in between is never reported. Safe only
+ *               while writers are stopped. Resets soft-dirty for the whole process, and
+ *               the first such watch forks once to test the kernel.
+ *   EVERYTHING  reports every page, always: never lost, everything over-reported.
+ * AUTO takes the first of uffd, mprotect, everything that this kernel supports (never
+ * soft-dirty, which must be asked for) unless the environment variable
+ * PAGESCAN_WATCH_ENGINE (auto|uffd|soft-dirty|mprotect|everything) names one;
+ * pagescan_watch_engine() says which. Creating a watch forks nothing, maps no probing
+ * memory and changes no advice outside the region (soft-dirty's first watch excepted). */
 #define PAGESCAN_WATCH_AUTO 0u
 #define PAGESCAN_WATCH_UFFD 1u
 #define PAGESCAN_WATCH_SOFT_DIRTY 2u
@@ -50,7 +68,8 @@ int pagescan_watch_create(void* base, size_t len, unsigned flags, pagescan_watch
 /* Stores in addrs the page-aligned addresses of the pages of [base, base + len) (inside
  * the watch) written since they were last armed, ascending, at most *count of them, and
  * sets *count to how many were stored. With PAGESCAN_WATCH_RESET exactly those pages are
- * re-armed, atomically per page: a racing write is reported by this call or the next;
+ * re-armed: a racing write is reported by this call or the next (except under the
+ * soft-dirty engine, which can lose it: see the engine flags above);
  * written pages beyond the capacity stay written and are reported next time, so calling
  * until *count comes back below the capacity collects everything (Wine's loop).
  * A watch created with PAGESCAN_WATCH_KEEP_HUGE over transparent huge pages reports whole

@@ -1,5 +1,6 @@
 // Write tracking: watch a region of this process, collect the pages written since the
-// last collect and re-arm them atomically (GetWriteWatch / ResetWriteWatch semantics).
+// last collect and re-arm them (GetWriteWatch / ResetWriteWatch semantics); how atomic
+// that is depends on the engine (WatchEngine below).
 #pragma once
 
 #include <cstddef>
@@ -12,16 +13,45 @@
 
 namespace pagescan {
 
-// How writes are tracked (docs/write-tracking.md compares them).
+// How writes are tracked (docs/write-tracking.md compares them). What each engine
+// guarantees about a write that races a collect with reset ("never lost": the write is
+// reported by that collect or by the next one):
+//
+//   uffd        ATOMIC get-and-reset per page. One PAGEMAP_SCAN with WP_MATCHING reports
+//               and re-protects each page under its page-table lock, so a write lands
+//               before (reported now) or after (reported next time): never lost, never
+//               reported twice. Sees writes by the kernel (read(2) into the region).
+//               Over-reports only whole huge pages (keep_huge_pages) and, in a fork()ed
+//               child, everything (the registration is not inherited).
+//   mprotect    NEVER LOST, not one atomic step: collect takes the written bits, then
+//               re-protects those pages; the SIGSEGV handler unprotects, then records.
+//               A write between the take and the re-protect does not fault but lands
+//               before collect returns, on a page this collect reports. Over-reports the
+//               whole region after vm.max_map_count runs out. A system call that writes
+//               the region fails with EFAULT instead (see prepare_for_kernel_write()).
+//   soft_dirty  NOT ATOMIC, CAN LOSE WRITES: collect reads bit 55 from pagemap, then
+//               writes clear_refs; a write to a page that was clean when read and that
+//               lands before the clear_refs is never reported. Use it only while the
+//               writers are stopped during collect() and reset() (as Boehm GC does).
+//               Over-reports VMAs created or changed since (VM_SOFTDIRTY). clear_refs
+//               resets the soft-dirty bits of the WHOLE process (another user's too),
+//               and the first watch FORKS once to test the kernel (features.hpp).
+//   everything  Reports every page as written, always: never lost, all over-reported.
 enum class WatchEngine {
-  automatic,   // the first engine that passes a functional self-test: uffd, mprotect,
-               // soft-dirty, everything (soft-dirty last of the real ones: its collect is
-               // not atomic, a write between reading bit 55 and clear_refs is lost)
+  automatic,   // the first of kAutomaticWatchOrder this kernel supports (see below)
   uffd,        // userfaultfd async write-protect + PAGEMAP_SCAN get-and-protect (6.7+)
   soft_dirty,  // /proc/self/clear_refs + the soft-dirty bit (resets the whole process)
   mprotect,    // read-only protection and a SIGSEGV handler
   everything,  // reports every page as written: the honest last resort
 };
+
+// The engines `automatic` tries, in order: only those that never lose a write. Soft-dirty
+// is not among them (its collect can lose writes, and its probe forks): it is used only
+// when asked for by name. When uffd is unavailable, automatic takes mprotect, whose one
+// difference for the caller is that system calls writing the region need
+// prepare_for_kernel_write() first; WriteWatch::engine() says which one was taken.
+inline constexpr WatchEngine kAutomaticWatchOrder[] = {WatchEngine::uffd, WatchEngine::mprotect,
+                                                       WatchEngine::everything};
 
 // "auto", "uffd", "soft-dirty", "mprotect", "everything".
 std::string_view to_string(WatchEngine engine);
@@ -70,6 +100,16 @@ class WriteWatch {
   // nothing counts as written until the first write after this call. Errors:
   // invalid_argument (len 0, region not mapped), unsupported (a forced engine is not
   // available here, with the reason).
+  //
+  // Side effects, all inside the region or stated here: the region's VMAs may be split
+  // and (without keep_huge_pages) advised MADV_NOHUGEPAGE where THP could back them,
+  // given back on destruction. uffd: one userfaultfd (a descriptor) per watch, and one
+  // more created and closed on the first call to learn what the kernel offers.
+  // mprotect: one bitmap mapping per watch (an extra VMA outside the region, a page per
+  // 32768 pages watched) and a process-wide SIGSEGV handler while any such watch lives.
+  // soft_dirty: the first call forks once (features.hpp) and every arm writes
+  // /proc/self/clear_refs. Nothing else probes the kernel: no fork, no scratch mapping,
+  // no self-test (that is watch_engine_available()).
   static Result<WriteWatch> create(void* base, std::size_t len, const WatchOptions& options = {});
 
   WriteWatch(WriteWatch&&) noexcept;
@@ -86,7 +126,8 @@ class WriteWatch {
 
   // The pages written in [base, base + len) (a sub-range of the watch; rounded out to
   // pages) since they were last armed, at most max_pages. With reset, exactly the pages
-  // returned are re-armed, atomically per page.
+  // returned are re-armed: atomically per page (uffd), never losing a racing write
+  // (mprotect, everything), or NOT atomically (soft_dirty: a racing write can be lost).
   Result<Harvest> collect(void* base, std::size_t len, const CollectOptions& options = {});
 
   // Re-arms [base, base + len) only: its pages count as unwritten from now on.
@@ -116,9 +157,14 @@ class WriteWatch {
   std::unique_ptr<Engine> engine_;
 };
 
-// Whether an engine works here, by the functional self-test `automatic` uses (write a
-// page, see it reported, re-arm, see it cleared; for uffd also a kernel write via
-// read(2)). Cached after the first call. The error says why not.
+// Whether an engine works here, by a functional self-test (write a page, see it
+// reported, re-arm, see it cleared; for uffd also a kernel write via read(2)). Cached
+// after the first call per engine. The error says why not. create() does not run it.
+//
+// SIDE EFFECTS on the first call per engine, in the caller's process: maps two scratch
+// pages and unmaps them; uffd registers them on a userfaultfd; mprotect installs its
+// SIGSEGV handler for the test; soft_dirty forks once (features.hpp) and writes
+// /proc/self/clear_refs, resetting the soft-dirty bits of the whole process.
 Result<void> watch_engine_available(WatchEngine engine);
 
 }  // namespace pagescan

@@ -1,15 +1,25 @@
-// Learning the PFNs of the zero page and the huge zero page in-process.
+// Learning the PFN of the shared zero page from /proc/kpageflags, without mapping memory.
 #include "emulate/zero_pages.hpp"
 
 #include <fcntl.h>
-#include <sys/mman.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cstdio>
+#include <cstring>
+#include <vector>
+
 #include "kernel/uapi.hpp"
+#include "proc/proc_files.hpp"
 
 namespace pagescan::emulate {
 
 namespace {
+
+// include/uapi/linux/kernel-page-flags.h
+constexpr std::uint64_t kKpfZeroPage = 1ull << 24;
+// At most this many PFNs of /proc/kpageflags are read (512 KiB): the image is tens of MiB.
+constexpr std::uint64_t kMaxPfnsRead = 64 * 1024;
 
 std::uint64_t entry_of(int fd, const void* addr, std::uint64_t page) {
   std::uint64_t e = 0;
@@ -18,42 +28,59 @@ std::uint64_t entry_of(int fd, const void* addr, std::uint64_t page) {
   return e;
 }
 
+bool learn_pfns_visible(std::uint64_t page) {
+  volatile char here = 1;  // its page is present: we just wrote it
+  int fd = ::open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return false;
+  std::uint64_t e = entry_of(fd, const_cast<const char*>(&here), page);
+  ::close(fd);
+  return (e & uapi::PM_PRESENT) && (e & uapi::PM_PFN_MASK) != 0;
+}
+
+// The first PFN marked KPF_ZERO_PAGE in the kernel image's physical ranges, or 0.
+std::uint64_t learn_zero_pfn(std::uint64_t page) {
+  auto iomem = proc::read_text_file("/proc/iomem");
+  if (!iomem) return 0;
+  int flags = ::open("/proc/kpageflags", O_RDONLY | O_CLOEXEC);
+  if (flags < 0) return 0;
+  std::uint64_t found = 0, budget = kMaxPfnsRead;
+  std::vector<std::uint64_t> words;
+  std::size_t at = 0;
+  while (!found && budget && at < iomem->size()) {
+    std::size_t eol = iomem->find('\n', at);
+    if (eol == std::string::npos) eol = iomem->size();
+    const std::string line = iomem->substr(at, eol - at);
+    at = eol + 1;
+    unsigned long long lo = 0, hi = 0;
+    char name[64] = {};
+    // "  01000000-0225b13f : Kernel code"; without root every address reads as 0.
+    if (std::sscanf(line.c_str(), " %llx-%llx : %63[^\n]", &lo, &hi, name) != 3) continue;
+    if (std::strncmp(name, "Kernel ", 7) != 0 || hi <= lo) continue;
+    const std::uint64_t first = lo / page;
+    const std::uint64_t count = std::min<std::uint64_t>(hi / page - first + 1, budget);
+    budget -= count;
+    words.resize(count);
+    const auto bytes = static_cast<ssize_t>(count * 8);
+    if (::pread(flags, words.data(), static_cast<std::size_t>(bytes),
+                static_cast<off_t>(first * 8)) != bytes) {
+      continue;
+    }
+    for (std::uint64_t i = 0; i < count; ++i) {
+      if (words[i] & kKpfZeroPage) {
+        found = first + i;
+        break;
+      }
+    }
+  }
+  ::close(flags);
+  return found;
+}
+
 ZeroPages learn() {
   ZeroPages z;
   const std::uint64_t page = static_cast<std::uint64_t>(::sysconf(_SC_PAGESIZE));
-  int fd = ::open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return z;
-  void* one = ::mmap(nullptr, page, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-  if (one != MAP_FAILED) {
-    (void)*static_cast<volatile char*>(one);
-    std::uint64_t e = entry_of(fd, one, page);
-    if ((e & uapi::PM_PRESENT) && (e & uapi::PM_PFN_MASK)) {
-      z.pfns_visible = true;
-      z.zero_pfn = e & uapi::PM_PFN_MASK;
-    }
-    ::munmap(one, page);
-  }
-  // The huge zero page: only with visible PFNs is there anything to learn.
-  const std::uint64_t pmd = page * (page / 8);
-  if (z.pfns_visible) {
-    void* raw =
-        ::mmap(nullptr, 2 * pmd, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-    if (raw != MAP_FAILED) {
-      auto base = (reinterpret_cast<std::uintptr_t>(raw) + pmd - 1) & ~(pmd - 1);
-      auto* area = reinterpret_cast<char*>(base);
-      if (::madvise(area, pmd, MADV_HUGEPAGE) == 0) {
-        (void)*static_cast<volatile char*>(area);
-        std::uint64_t e = entry_of(fd, area, page);
-        // The huge zero page reads as present, file (not anon) in a private anon VMA.
-        if ((e & uapi::PM_PRESENT) && (e & uapi::PM_FILE) && (e & uapi::PM_PFN_MASK)) {
-          z.huge_zero_pfn = e & uapi::PM_PFN_MASK;
-          z.huge_zero_pages = pmd / page;
-        }
-      }
-      ::munmap(raw, 2 * pmd);
-    }
-  }
-  ::close(fd);
+  z.pfns_visible = learn_pfns_visible(page);
+  if (z.pfns_visible) z.zero_pfn = learn_zero_pfn(page);
   return z;
 }
 

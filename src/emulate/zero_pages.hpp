@@ -1,5 +1,5 @@
-// The PFNs of the shared zero page and the huge zero page, learnt in-process, so the
-// emulator can tell PFNZERO exactly when pagemap shows PFNs (kernel-pagemap-scan.md §6.2).
+// The PFN of the shared zero page, learnt without touching memory, so the emulator can
+// tell PFNZERO exactly when pagemap shows PFNs (kernel-pagemap-scan.md §6.2).
 #pragma once
 
 #include <cstdint>
@@ -18,8 +18,23 @@ struct ZeroPages {
   }
 };
 
-// Learnt once per process: a read fault on a PROT_READ anonymous page maps the zero page;
-// on a PMD-aligned MADV_HUGEPAGE area it maps the huge zero page (when use_zero_page=1).
+// Learnt once per process (thread-safe), on the emulator's first use, with no side effect
+// in the caller beyond reading files: nothing is mapped or faulted.
+//
+// pfns_visible: from the pagemap entry of a page the caller certainly has present (the
+// one holding a local variable). zero_pfn: the page /proc/kpageflags marks
+// KPF_ZERO_PAGE (bit 24) among the kernel image's pages, whose physical ranges
+// /proc/iomem lists ("Kernel code", "Kernel data", "Kernel bss", ...; the zero page is in
+// the image on x86-64 and arm64). Both files need root; when either is unreadable, or the
+// image shows no such page, zero_pfn stays 0 and the emulator falls back to its
+// heuristic (present, not file, not exclusively mapped, in private anonymous memory;
+// marked approximate), which is also right on a kernel without a shared zero page
+// (pvm_no_zero_page=1: each read fault maps a private, exclusively mapped page).
+// huge_zero_pfn is never learnt (the huge zero page is allocated on demand, outside the
+// image): the emulator recognises it as the only present "file" page of private
+// anonymous memory. Earlier versions learnt both by read-faulting scratch mappings,
+// which mapped memory in the caller and, without a zero page, took a private page (its
+// PFN later reused by anything) for the zero page.
 const ZeroPages& zero_pages();
 
 }  // namespace pagescan::emulate

@@ -26,6 +26,7 @@
 #include <cstring>
 #include <vector>
 
+#include "feature_probes.hpp"
 #include "kernel/uapi.hpp"
 #include "pagescan/features.hpp"
 #include "pagescan/scan.hpp"
@@ -241,7 +242,7 @@ Result<RegionSnapshot> RegionSnapshot::capture(void* base, std::size_t len,
     // The caller's PAGESCAN_BACKEND is for its own scans; this one needs an answer, from
     // the kernel where it can give one.
     ScanOptions how;
-    how.backend = features().pagemap_scan ? BackendChoice::kernel : BackendChoice::emulated;
+    how.backend = probe::scanning().pagemap_scan ? BackendChoice::kernel : BackendChoice::emulated;
     auto found = scan(**process, request, how);
     if (!found) return found.error().with_context(describe(s->start, s->end));
     populated = std::move(found->regions);

@@ -47,6 +47,14 @@ std::string describe(std::uint64_t start, std::uint64_t end);
 Result<void> past_address_space(const char* what, std::uint64_t addr, std::uint64_t len,
                                 std::uint64_t page);
 
+// Whether this kernel has what the engine needs, from probes without side effects in the
+// caller except where stated: unsupported with the reason when not (the same error the
+// factory below returns). The mprotect and everything engines need nothing probed.
+Result<void> uffd_engine_supported();
+// Runs the soft-dirty functional test on first call, which FORKS the caller once
+// (feature_probes.hpp): call it only when the soft-dirty engine was asked for.
+Result<void> soft_dirty_engine_supported();
+
 // Engines (one file each). Each returns unsupported with the reason when it cannot run.
 Result<std::unique_ptr<WriteWatch::Engine>> make_uffd_engine(std::uint64_t start, std::uint64_t end,
                                                              const WatchOptions& options);

@@ -54,7 +54,7 @@
 #include <cstring>
 #include <vector>
 
-#include "pagescan/features.hpp"
+#include "feature_probes.hpp"
 #include "proc/maps.hpp"
 #include "watch/engine.hpp"
 #include "watch/fault_handler.hpp"
@@ -356,7 +356,7 @@ Result<std::unique_ptr<WriteWatch::Engine>> make_mprotect_engine(std::uint64_t s
   // Opened now, once per process, rather than first at a destruction after an munmap
   // (check_intact and the destructor's fallback query it).
   (void)self_maps::fd();
-  const Features& f = features();
+  const Features& f = probe::thp();  // page size and THP: sysfs reads only
   auto engine = std::make_unique<MprotectEngine>(start, end, f.page_size, shape->prot);
   if (options.keep_huge_pages && f.thp_pmd_size && f.thp_mode != "never") {
     engine->granularity = f.thp_pmd_size;

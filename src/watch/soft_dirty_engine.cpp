@@ -20,8 +20,10 @@
 // - False positives: a VMA created, merged or changed by mprotect()/mremap() carries
 //   VM_SOFTDIRTY, and pagemap then reports every page of it dirty until the next clear.
 // - Not on every kernel: CONFIG_MEM_SOFT_DIRTY is x86-64, powerpc, s390 (and riscv
-//   lately), historically not arm64. Availability is judged by the functional test in
-//   features() (a forked child clears, writes and reads bit 55), never by the version.
+//   lately), historically not arm64. Availability is judged by a functional test (a
+//   forked child clears, writes and reads bit 55), never by the version. The fork is a
+//   side effect, so the test runs on the first soft-dirty watch only (the engine must be
+//   asked for by name) or in features(), never for another call.
 // After fork() the child's soft-dirty state is its own; /proc/self files are re-opened
 // there (the old descriptors would name the parent).
 #include <fcntl.h>
@@ -33,8 +35,8 @@
 #include <mutex>
 #include <vector>
 
+#include "feature_probes.hpp"
 #include "kernel/uapi.hpp"
-#include "pagescan/features.hpp"
 #include "watch/engine.hpp"
 #include "watch/thp_guard.hpp"
 
@@ -237,13 +239,21 @@ class SoftDirtyEngine final : public WriteWatch::Engine {
 
 }  // namespace
 
+// The functional test forks: it runs when the engine is asked for by name, never before
+// (automatic does not consider this engine).
+Result<void> soft_dirty_engine_supported() {
+  const Features& sd = probe::soft_dirty();
+  if (!sd.soft_dirty) {
+    return Error(EOPNOTSUPP, ErrorKind::unsupported, "soft-dirty engine: " + sd.soft_dirty_detail);
+  }
+  return {};
+}
+
 Result<std::unique_ptr<WriteWatch::Engine>> make_soft_dirty_engine(std::uint64_t start,
                                                                    std::uint64_t end,
                                                                    const WatchOptions& options) {
-  const Features& f = features();
-  if (!f.soft_dirty) {
-    return Error(EOPNOTSUPP, ErrorKind::unsupported, "soft-dirty engine: " + f.soft_dirty_detail);
-  }
+  if (auto ok = soft_dirty_engine_supported(); !ok) return ok.error();
+  const Features& f = probe::thp();
   auto engine = std::make_unique<SoftDirtyEngine>(start, end, f.page_size);
   ThpGuard thp;
   if (!options.keep_huge_pages) {

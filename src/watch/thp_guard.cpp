@@ -5,7 +5,7 @@
 
 #include <algorithm>
 
-#include "pagescan/features.hpp"
+#include "feature_probes.hpp"
 
 namespace pagescan::watch {
 
@@ -24,7 +24,7 @@ bool ThpGuard::could_get_thp(const proc::Vma& v, std::uint64_t lo, std::uint64_t
 ThpGuard ThpGuard::disable(std::uint64_t start, std::uint64_t end,
                            const std::vector<proc::Vma>& vmas) {
   ThpGuard guard;
-  const Features& f = features();
+  const Features& f = probe::thp();
   for (const proc::Vma& v : vmas) {
     const std::uint64_t lo = std::max(start, v.start), hi = std::min(end, v.end);
     if (!could_get_thp(v, lo, hi, f.thp_mode, f.thp_pmd_size)) continue;
@@ -36,7 +36,7 @@ ThpGuard ThpGuard::disable(std::uint64_t start, std::uint64_t end,
 }
 
 ThpGuard ThpGuard::disable(std::uint64_t start, std::uint64_t end) {
-  const Features& f = features();
+  const Features& f = probe::thp();
   if (f.thp_mode.empty() || f.thp_mode == "never" || f.thp_pmd_size == 0) return {};
   // Only the VMAs up to the range: smaps walks the page tables of every VMA it formats.
   auto vmas = proc::read_vmas_below(0, true, end);

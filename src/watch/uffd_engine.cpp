@@ -14,9 +14,9 @@
 
 #include <cerrno>
 
+#include "feature_probes.hpp"
 #include "kernel/uapi.hpp"
 #include "kernel/userfaultfd.hpp"
-#include "pagescan/features.hpp"
 #include "pagescan/scan.hpp"
 #include "watch/engine.hpp"
 #include "watch/thp_guard.hpp"
@@ -130,17 +130,31 @@ class UffdEngine final : public WriteWatch::Engine {
 
 }  // namespace
 
+// One userfaultfd handshake (no memory registered) and empty PAGEMAP_SCAN calls: nothing
+// else is probed for this engine.
+Result<void> uffd_engine_supported() {
+  const Features& u = probe::userfaultfd();
+  if (!u.uffd_wp_async || !u.uffd_wp_unpopulated) {
+    return Error(EOPNOTSUPP, ErrorKind::unsupported,
+                 "uffd engine: " + (u.userfaultfd_detail.empty()
+                                        ? std::string("userfaultfd lacks WP_ASYNC/WP_UNPOPULATED")
+                                        : u.userfaultfd_detail));
+  }
+  // Collect needs the ioctl itself.
+  if (!probe::scanning().pagemap_scan) {
+    return Error(EOPNOTSUPP, ErrorKind::unsupported,
+                 "uffd engine: this kernel has no PAGEMAP_SCAN ioctl (6.7+)");
+  }
+  return {};
+}
+
 Result<std::unique_ptr<WriteWatch::Engine>> make_uffd_engine(std::uint64_t start, std::uint64_t end,
                                                              const WatchOptions& options) {
-  const Features& f = features();
-  if (!f.uffd_wp_async || !f.uffd_wp_unpopulated) {
-    return Error(EOPNOTSUPP, ErrorKind::unsupported,
-                 "uffd engine: " + (f.userfaultfd_detail.empty()
-                                        ? std::string("userfaultfd lacks WP_ASYNC/WP_UNPOPULATED")
-                                        : f.userfaultfd_detail));
-  }
+  if (auto ok = uffd_engine_supported(); !ok) return ok.error();
+  const Features& u = probe::userfaultfd();
   std::uint64_t wanted = uapi::kUffdFeatureWpAsync | uapi::kUffdFeatureWpUnpopulated;
-  if (f.uffd_wp_hugetlbfs_shmem) wanted |= uapi::kUffdFeatureWpHugetlbfsShmem;
+  if (u.uffd_wp_hugetlbfs_shmem) wanted |= uapi::kUffdFeatureWpHugetlbfsShmem;
+  const Features& f = probe::thp();
   auto uffd = kernel::Userfaultfd::open(wanted);
   if (!uffd) return uffd.error().with_context("uffd engine");
 

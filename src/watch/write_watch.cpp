@@ -1,5 +1,6 @@
 // The WriteWatch front end: argument checks, engine choice (forced, by environment, or
-// the first that passes its functional self-test), and range checks on every call.
+// the first of kAutomaticWatchOrder whose needs this kernel meets), and range checks on
+// every call.
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -8,10 +9,11 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <iterator>
 #include <mutex>
 #include <optional>
 
-#include "pagescan/features.hpp"
+#include "feature_probes.hpp"
 #include "pagescan/watch.hpp"
 #include "watch/engine.hpp"
 
@@ -57,7 +59,7 @@ Result<void> past_address_space(const char* what, std::uint64_t addr, std::uint6
   // A length larger than the whole user address space, or one whose end (rounded up to
   // a page) wraps around, would otherwise wrap to a short or empty range. A range that
   // merely ends past the limit is left to the mapping check ("not wholly mapped").
-  const std::uint64_t limit = features().user_address_limit;
+  const std::uint64_t limit = probe::scanning().user_address_limit;
   const bool wraps = addr + len < addr || addr + len + page - 1 < addr;
   if (!wraps && len <= limit) return {};
   char text[200];
@@ -123,12 +125,26 @@ EngineFactory factory_for(WatchEngine engine) {
   return nullptr;
 }
 
+// Whether the kernel has what the engine needs (engine.hpp), without the self-test.
+Result<void> engine_supported(WatchEngine engine) {
+  switch (engine) {
+    case WatchEngine::uffd:
+      return watch::uffd_engine_supported();
+    case WatchEngine::soft_dirty:
+      return watch::soft_dirty_engine_supported();
+    default:
+      return {};
+  }
+}
+
 std::uint64_t page_size() {
   return static_cast<std::uint64_t>(::sysconf(_SC_PAGESIZE));
 }
 
-// The self-test: on a scratch mapping, a written page is reported, re-arming clears it,
-// and (uffd) a write by the kernel through read(2) is reported too.
+// The self-test behind watch_engine_available() (never run by create(): it maps scratch
+// memory, and for soft-dirty forks and writes clear_refs): on a scratch mapping, a
+// written page is reported, re-arming clears it, and (uffd) a write by the kernel
+// through read(2) is reported too.
 Result<void> self_test(WatchEngine engine) {
   if (engine == WatchEngine::everything) return {};
   const std::uint64_t page = page_size();
@@ -216,18 +232,20 @@ Result<WriteWatch> WriteWatch::create(void* base, std::size_t len, const WatchOp
       choice = *parsed;
     }
   }
+  // Automatic tries only the engines that keep the never-lost contract (watch.hpp):
+  // soft-dirty's collect is not atomic (a write between reading bit 55 and writing
+  // clear_refs is lost), so it is used only when asked for by name, which also keeps its
+  // forking probe out of every other caller. No self-test runs here: each engine checks
+  // the facts it needs, which have no side effects (features.hpp), and refuses if absent.
   std::vector<WatchEngine> order;
   if (choice == WatchEngine::automatic) {
-    // mprotect before soft-dirty: reading bit 55 and writing clear_refs are two steps, so
-    // a write landing between them is lost, which breaks the never-lost promise.
-    order = {WatchEngine::uffd, WatchEngine::mprotect, WatchEngine::soft_dirty,
-             WatchEngine::everything};
+    order.assign(std::begin(kAutomaticWatchOrder), std::end(kAutomaticWatchOrder));
   } else {
     order = {choice};
   }
   std::string reasons;
   for (WatchEngine e : order) {
-    if (auto ok = watch_engine_available(e); !ok) {
+    if (auto ok = engine_supported(e); !ok) {
       if (choice != WatchEngine::automatic) {
         return ok.error().with_context(watch::describe(start, end));
       }

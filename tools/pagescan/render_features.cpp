@@ -33,8 +33,7 @@ Choice watch_engine_choice() {
   }
   std::string passed_over;
   // The order WriteWatch::create tries them in (watch.hpp).
-  for (WatchEngine e : {WatchEngine::uffd, WatchEngine::mprotect, WatchEngine::soft_dirty,
-                        WatchEngine::everything}) {
+  for (WatchEngine e : kAutomaticWatchOrder) {
     auto ok = watch_engine_available(e);
     if (ok) {
       std::string why = "passed its self-test";

@@ -1,4 +1,4 @@
-// Feature probing: what the running kernel offers, tested functionally, probed once.
+// Feature probing: what the running kernel offers, tested functionally, each fact cached.
 //
 // The library's own calls (scan, write watches, snapshots) probe only the facts they
 // need, on first use, each cached on its own, with no side effect beyond opening files:

@@ -92,14 +92,14 @@ inline std::vector<VmaFacts> sorted_disjoint(std::vector<VmaFacts> listed) {
 // start again (smaps cannot be read from an address: seq_file formats every record before
 // the one asked for), which only a scan of more than kCapacity VMAs whose calls go back
 // (the write-protect pre-check, then the scan from its start) ever does. A scan of fewer
-// VMAs holds them all and reads the file once, as before windows.
+// VMAs holds them all and reads the file once.
 //
 // Reading stops at the record of the first VMA reaching the call's end (read_vmas_below),
 // so the kernel formats (for smaps: walks) the later VMAs only as far as one read(2) runs
 // ahead.
 class VmaWindow {
  public:
-  // 1024 VmaFacts are 64 KiB; the reader holds one 16 KiB read of text besides.
+  // 1024 VmaFacts are 48 KiB (48 bytes each); the reader holds one 16 KiB read of text besides.
   static constexpr std::size_t kCapacity = 1024;
 
   // Readies the window for a call over [start, end) of `pid` (0: self), from smaps when

@@ -68,8 +68,10 @@ class WriteWatch {
  public:
   // Watches [base, base + len) (rounded out to pages) of the calling process and arms it:
   // nothing counts as written until the first write after this call. Errors:
-  // invalid_argument (len 0, region not mapped), unsupported (a forced engine is not
-  // available here, with the reason).
+  // invalid_argument: EINVAL (len 0, region not wholly mapped), EBUSY (a forced uffd or
+  // mprotect engine over memory another watch of that engine holds), EACCES (mprotect:
+  // memory that is not writable); unsupported, EOPNOTSUPP (a forced engine is not
+  // available here or cannot watch this memory, with the reason).
   static Result<WriteWatch> create(void* base, std::size_t len, const WatchOptions& options = {});
 
   WriteWatch(WriteWatch&&) noexcept;
@@ -86,14 +88,24 @@ class WriteWatch {
 
   // The pages written in [base, base + len) (a sub-range of the watch; rounded out to
   // pages) since they were last armed, at most max_pages. With reset, exactly the pages
-  // returned are re-armed, atomically per page.
+  // returned are re-armed, atomically per page. Errors: EINVAL / invalid_argument (the
+  // range is not inside the watch); with reset, ENOENT / invalid_argument when part of
+  // the range was unmapped since the watch was created, on every engine, before anything
+  // is re-armed.
   Result<Harvest> collect(void* base, std::size_t len, const CollectOptions& options = {});
 
-  // Re-arms [base, base + len) only: its pages count as unwritten from now on.
+  // Re-arms [base, base + len) only: its pages count as unwritten from now on. Errors:
+  // EINVAL / invalid_argument (not inside the watch); ENOENT / invalid_argument when part
+  // of the range was unmapped since the watch was created (every engine, nothing
+  // re-armed) or, uffd only, unmapped and mapped afresh (the other engines cannot tell
+  // and re-arm it; the VMAs before the replaced part may be re-armed already).
   Result<void> reset(void* base, std::size_t len);
 
   // Hands a harvest back: its pages are reported again by the next collect (for a
-  // consumer that failed to use what it collected, e.g. a failed checkpoint).
+  // consumer that failed to use what it collected, e.g. a failed checkpoint). Errors:
+  // EINVAL / invalid_argument (a range not inside the watch); uffd: ENOENT /
+  // invalid_argument over a part unmapped or replaced since (the ranges before it are
+  // handed back already).
   Result<void> fold_back(const Harvest& harvest);
 
   // mprotect engine: the kernel cannot take a write fault on the application's behalf
@@ -103,8 +115,9 @@ class WriteWatch {
   Result<void> prepare_for_kernel_write(void* base, std::size_t len);
 
   // Whether the watched region is still wholly the memory armed at create. Fails with
-  // invalid_argument when part of it is unmapped, or (uffd, mprotect) was unmapped and
-  // mapped afresh since: the new pages are not armed, so their writes would go unseen.
+  // ENOENT / invalid_argument when part of it is unmapped, or (uffd, mprotect) was
+  // unmapped and mapped afresh since: the new pages are not armed, so their writes would
+  // go unseen.
   // soft-dirty and everything cannot tell a replaced part and only check the mapping.
   // Call it when nobody writes to the region (a write racing it may read as a change).
   Result<void> check_intact() const;

@@ -1,10 +1,14 @@
-// One condition, one meaning: a watched or captured region unmapped, or unmapped and
+// One condition, one meaning. The kind is chosen where an error is raised: ENOENT from a
+// missing /sys file is unsupported, from a missing /proc/PID entry no_such_process.
+// And a watched or captured region unmapped, or unmapped and
 // mapped afresh ("replaced"), since it was armed gets the same errno (ENOENT) and kind
 // (invalid_argument) from every engine that notices, through the C++ and the C API
 // (docs/errors.md 4.21-4.27, 5.13). Parameterised over the engines; an engine this
 // kernel lacks is skipped with its self-test's reason.
 #include <gtest/gtest.h>
 #include <sys/mman.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -17,6 +21,7 @@
 #include "pagescan/pagescan_snapshot.h"
 #include "pagescan/snapshot.hpp"
 #include "pagescan/watch.hpp"
+#include "proc/proc_files.hpp"
 #include "support/memory.hpp"
 #include "support/watch_helpers.hpp"
 
@@ -200,6 +205,32 @@ TEST_P(SameCondition, CApiAfterAPartWasUnmapped) {
     EXPECT_EQ(bad, 777u);
     pagescan_snapshot_destroy(s);
   }
+}
+
+// A kernel interface file that does not exist: this kernel lacks the feature.
+TEST(ErrorKindAtTheSource, MissingKernelInterfaceFileIsUnsupported) {
+  const std::string path = "/sys/kernel/mm/transparent_hugepage/pagescan_no_such_knob";
+  auto text = proc::read_text_file(path, proc::FileRole::kernel_interface);
+  ASSERT_FALSE(text) << "read " << path;
+  EXPECT_EQ(text.error().errno_value(), ENOENT);
+  EXPECT_EQ(text.error().kind(), ErrorKind::unsupported) << text.error().message();
+  EXPECT_EQ(text.error().message(), "open " + path + ": " + std::strerror(ENOENT));
+}
+
+// The same errno from a target's /proc directory that is gone: no such process.
+TEST(ErrorKindAtTheSource, MissingProcessDirectoryIsNoSuchProcess) {
+  const pid_t child = ::fork();
+  ASSERT_GE(child, 0) << std::strerror(errno);
+  if (child == 0) ::_exit(0);
+  int status = 0;
+  ASSERT_EQ(::waitpid(child, &status, 0), child);  // reaped: /proc/{child} is gone
+  auto stat = proc::read_stat(child);
+  ASSERT_FALSE(stat) << "pid " << child << " was reused";
+  EXPECT_EQ(stat.error().errno_value(), ENOENT);
+  EXPECT_EQ(stat.error().kind(), ErrorKind::no_such_process) << stat.error().message();
+  auto threads = proc::list_threads(child);
+  ASSERT_FALSE(threads);
+  EXPECT_EQ(threads.error().kind(), ErrorKind::no_such_process) << threads.error().message();
 }
 
 INSTANTIATE_TEST_SUITE_P(Engines, SameCondition, testing::ValuesIn(kForcibleEngines),

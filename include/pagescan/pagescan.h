@@ -61,9 +61,9 @@ int pagescan_watch_create(void* base, size_t len, unsigned flags, pagescan_watch
  * its answer between huge pages; its capacity must hold at least one huge page.
  * Errors: -EFAULT (count NULL, or addrs NULL), -EINVAL (len 0, flags other than
  * PAGESCAN_WATCH_RESET, *count 0 or, with KEEP_HUGE, below one huge page's pages, range
- * outside the watch); with PAGESCAN_WATCH_RESET, -ENOENT (any engine) when part of the
- * range was unmapped since the watch was created, or (uffd) unmapped and mapped afresh
- * when more written pages than *count are handed back. */
+ * outside the watch); with PAGESCAN_WATCH_RESET, -ENOENT when part of the range was
+ * unmapped since the watch was created (any engine) or, uffd only, when written pages
+ * beyond *count are handed back over a part unmapped and mapped afresh. */
 int pagescan_watch_get(pagescan_watch* w, void* base, size_t len, unsigned flags, void** addrs,
                        size_t* count);
 

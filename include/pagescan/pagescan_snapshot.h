@@ -46,7 +46,7 @@ struct pagescan_restore_stats {
  * stay resident; the C++ API can drop long runs instead). On success stores
  * the new snapshot in *out. Errors: -EFAULT (out is NULL), -EINVAL (len 0, unknown flags,
  * a range not wholly mapped, memory of another kind), -ENOTSUP (the forced engine is not
- * available here), -ENOMEM. */
+ * available here), -EACCES and -EBUSY as pagescan_watch_create, -ENOMEM. */
 int pagescan_snapshot_create(void* base, size_t len, unsigned flags, pagescan_snapshot** out);
 
 /* Puts the region back to its captured contents, touching only the pages written since

@@ -148,7 +148,13 @@ class RawTracker final : public Tracker {
     if (auto r = uffd->register_wp(base, len); !r) return r.error();
     if (auto r = uffd->write_protect(base, len, true); !r) return r.error();
     int fd = ::open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return Error::from_errno(errno, "open /proc/self/pagemap");
+    if (fd < 0) {
+      // This process's own file: missing means no /proc (or no pagemap) on this kernel.
+      const int err = errno;
+      return Error::from_errno(err,
+                               err == ENOENT ? ErrorKind::unsupported : ErrorKind::kernel_failure,
+                               "open /proc/self/pagemap");
+    }
     return std::unique_ptr<Tracker>(new RawTracker(std::move(*uffd), fd, base, len));
   }
 

@@ -68,9 +68,9 @@ int pagescan_snapshot_restore(pagescan_snapshot* s, struct pagescan_restore_stat
 
 int pagescan_snapshot_verify(const pagescan_snapshot* s, size_t* first_bad_page) {
   if (s == nullptr) return -EINVAL;
-  // The C API documents -EINVAL for a region changed since capture (the C++ call would
-  // count its first unmapped page as differing instead).
-  if (!wholly_mapped(s->snapshot.base(), s->snapshot.length())) return -EINVAL;
+  // A region unmapped in part since capture is -ENOENT, as restore answers it (the C++
+  // call would count its first unmapped page as differing instead).
+  if (!wholly_mapped(s->snapshot.base(), s->snapshot.length())) return -ENOENT;
   auto bad = s->snapshot.first_difference();
   if (!bad) return 0;
   if (first_bad_page != nullptr) *first_bad_page = *bad;

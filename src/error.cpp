@@ -1,4 +1,4 @@
-// Error construction: errno to ErrorKind, and messages with context.
+// Error construction: kind names, and messages with context.
 #include <cerrno>
 #include <cstring>
 
@@ -22,31 +22,10 @@ std::string_view to_string(ErrorKind kind) {
   return "unknown";
 }
 
-static ErrorKind kind_of(int errno_value) {
-  switch (errno_value) {
-    case EINVAL:
-    case EFAULT:
-    case ERANGE:
-      return ErrorKind::invalid_argument;
-    case ESRCH:
-    case ENOENT:
-      return ErrorKind::no_such_process;
-    case EPERM:
-    case EACCES:
-      return ErrorKind::permission;
-    case ENOTTY:
-    case ENOSYS:
-    case EOPNOTSUPP:
-      return ErrorKind::unsupported;
-    default:
-      return ErrorKind::kernel_failure;
-  }
-}
-
-Error Error::from_errno(int errno_value, std::string context) {
+Error Error::from_errno(int errno_value, ErrorKind kind, std::string context) {
   context += ": ";
   context += std::strerror(errno_value);
-  return Error(errno_value, kind_of(errno_value), std::move(context));
+  return Error(errno_value, kind, std::move(context));
 }
 
 Error Error::with_context(std::string_view outer) const {

@@ -48,7 +48,7 @@ bool exited(const proc::ProcessStat& stat) {
 // A group exit (exit_group(), a fatal signal) queues SIGKILL on every thread before they
 // set PF_EXITING, so a thread with SIGKILL pending is on its way out too.
 bool sigkill_pending(pid_t pid, pid_t tid) {
-  auto status = proc::read_text_file(proc::task_dir(pid, tid) + "/status");
+  auto status = proc::read_text_file(proc::task_dir(pid, tid) + "/status", proc::FileRole::process);
   if (!status) return true;  // gone already
   std::uint64_t pending = std::strtoull(proc::status_field(*status, "SigPnd").c_str(), nullptr, 16);
   return pending & (std::uint64_t{1} << (SIGKILL - 1));
@@ -86,6 +86,8 @@ OtherThreads other_threads(pid_t pid, pid_t prefer) {
   return found;
 }
 
+// The pagemap (or stat) of target `pid` could not be opened: a missing /proc/PID entry
+// or a missing mm (ESRCH) means the process is gone.
 Error open_error(int err, const std::string& path, pid_t pid) {
   std::string what = "open " + path;
   if (err == ENOENT || err == ESRCH) {
@@ -98,7 +100,17 @@ Error open_error(int err, const std::string& path, pid_t pid) {
                      ": permission denied (reading another process's page tables needs "
                      "ptrace access: same user and ptrace_scope, or CAP_SYS_PTRACE)");
   }
-  return Error::from_errno(err, what);
+  return Error::from_errno(err, ErrorKind::kernel_failure, what);
+}
+
+// The caller's own pagemap could not be opened. It exists while the caller runs, so a
+// missing one is a missing kernel interface (no /proc mounted, or a kernel built without
+// CONFIG_PROC_PAGE_MONITOR), never "no such process".
+Error open_self_error(int err) {
+  const std::string what = "open /proc/self/pagemap";
+  if (err == ENOENT) return Error::from_errno(err, ErrorKind::unsupported, what);
+  if (err == EACCES || err == EPERM) return Error::from_errno(err, ErrorKind::permission, what);
+  return Error::from_errno(err, ErrorKind::kernel_failure, what);
 }
 
 Error zombie_error(pid_t pid) {
@@ -171,7 +183,7 @@ Result<Process> Process::self() {
   state->self = true;
   state->opened_after = fork_generation();
   state->pagemap = open_self_pagemap();
-  if (state->pagemap < 0) return open_error(errno, "/proc/self/pagemap", ::getpid());
+  if (state->pagemap < 0) return open_self_error(errno);
   state->opened_in = ::getpid();
   return Process(std::move(state));
 }
@@ -236,7 +248,7 @@ Result<int> Process::pagemap_fd() const {
   std::uint64_t generation = fork_generation();
   if (state_->opened_in != now || state_->opened_after != generation) {
     int fd = open_self_pagemap();
-    if (fd < 0) return open_error(errno, "/proc/self/pagemap", now);
+    if (fd < 0) return open_self_error(errno);
     ::close(state_->pagemap);
     state_->pagemap = fd;
     state_->opened_in = now;

@@ -207,11 +207,14 @@ class ScanLoop {
   }
 
   bool done() const { return done_; }
-  void stop_by_caller() {
-    walk_end_ = cursor_;
+  // The caller stopped: the walk resumes at `resume` (the first address not delivered).
+  void stop_by_caller(std::uint64_t resume) {
+    walk_end_ = resume;
     stop_ = StopReason::stopped_by_caller;
     done_ = true;
   }
+  std::uint64_t cursor() const { return cursor_; }
+  std::uint64_t page_size() const { return f_.page_size; }
 
   ScanSummary summary() const {
     ScanSummary s;
@@ -227,6 +230,7 @@ class ScanLoop {
   }
 
   void set_region_count(std::uint64_t n) { regions_ = n; }
+  void set_pages(std::uint64_t n) { pages_ = n; }
 
  private:
   const Process& process_;
@@ -303,20 +307,67 @@ Result<ScanSummary> run_scan(const Process& process, const ScanRequest& request,
 
 }  // namespace
 
+// The regions of a kernel call reach the sink in the order they came, joined across calls
+// as scan_into() joins them: the last region of a call is held back until the next call
+// shows it cannot be extended (or the walk ends), so a sink that stops never sees a region
+// that a later call would have grown. A resume point never falls inside a mergeable run
+// when the kernel is consistent (kernel-pagemap-scan.md §3.6), but memory can change
+// between calls. Under write-protect nothing is held back: the kernel has re-armed the
+// held region's pages already, and a sink that stopped would lose them (scan.hpp says
+// what differs then).
 Result<ScanSummary> scan_each(const Process& process, const ScanRequest& request,
                               const RegionSink& sink, const ScanOptions& options) {
   return run_scan(process, request, options, [&](ScanLoop& loop, int fd) -> Result<void> {
-    std::vector<PageRegion> buffer(loop.chunk());
+    const std::size_t chunk = loop.chunk();
+    const bool hold = !request.write_protect;
+    const std::uint64_t page = loop.page_size();
+    // [0]: the region held back from the previous call; the kernel writes from [1].
+    std::vector<PageRegion> buffer(chunk + 1);
+    bool held = false;
+    std::uint64_t regions = 0, pages = 0;
+    // Hands regions[0, n) to the sink in pieces of at most `chunk`; false once it stopped,
+    // having resumed the walk at the first region it did not get (or `resume`).
+    auto deliver = [&](const PageRegion* first, std::size_t n, std::uint64_t resume) {
+      for (std::size_t at = 0; at < n;) {
+        const std::size_t take = std::min(chunk, n - at);
+        std::span<const PageRegion> piece(first + at, take);
+        regions += take;
+        pages += pages_in(piece, page);
+        at += take;
+        if (!sink(piece)) {
+          if (at < n) {
+            loop.stop_by_caller(first[at].start);
+          } else if (!loop.done()) {
+            loop.stop_by_caller(resume);
+          }
+          return false;
+        }
+      }
+      return true;
+    };
     while (!loop.done()) {
-      auto count = loop.step(fd, buffer.data());
+      auto count = loop.step(fd, buffer.data() + 1);
       if (!count) return count.error();
-      // Chunks are delivered as they come: with write-protect their pages are re-armed
-      // already, and holding one back would lose it if the caller stops here.
-      if (*count && !sink(std::span<const PageRegion>(buffer.data(), *count))) {
-        if (!loop.done()) loop.stop_by_caller();
+      PageRegion* first = buffer.data() + (held ? 0 : 1);
+      std::size_t n = *count + (held ? 1 : 0);
+      if (held && *count && buffer[0].end == buffer[1].start &&
+          buffer[0].categories == buffer[1].categories) {
+        buffer[1].start = buffer[0].start;
+        first = buffer.data() + 1;
+        --n;
+      }
+      held = false;
+      if (hold && n && !loop.done()) {
+        const PageRegion last = first[n - 1];
+        if (!deliver(first, n - 1, last.start)) break;
+        buffer[0] = last;
+        held = true;
+      } else if (!deliver(first, n, loop.cursor())) {
         break;
       }
     }
+    loop.set_region_count(regions);
+    loop.set_pages(pages);
     return {};
   });
 }

@@ -825,13 +825,14 @@ TEST_F(ErrorMatrix, MprotectWatchOverlappingAnother) {
         return outcome_of(
             WriteWatch::create(m.page(2), 4 * page_size(), forced(WatchEngine::mprotect)));
       },
-      EINVAL, ErrorKind::invalid_argument,
+      EBUSY, ErrorKind::invalid_argument,
       "mprotect engine: " + watch_text(m.page_addr(2), m.page_addr(6)) +
           " overlaps another mprotect watch",
       m.start(), m.end());
 }
 
-// A forced uffd watch over memory another uffd watch registered: the kernel's EBUSY.
+// A forced uffd watch over memory another uffd watch registered: the kernel's EBUSY, the
+// caller's conflict (invalid_argument), as for two mprotect watches.
 TEST_F(ErrorMatrix, UffdWatchOverlappingAnother) {
   PAGESCAN_SKIP_UNLESS_ENGINE(WatchEngine::uffd);
   Mapping m = Mapping::anonymous(4);
@@ -845,7 +846,7 @@ TEST_F(ErrorMatrix, UffdWatchOverlappingAnother) {
       0, 0, changes);
   EXPECT_EQ(changes, "");  // fds, handlers, registrations (VMA flags: the next test)
   EXPECT_TRUE(failed_with(
-      o, EBUSY, ErrorKind::kernel_failure,
+      o, EBUSY, ErrorKind::invalid_argument,
       watch_text(m.start(), m.end()) + ": userfaultfd: register for write-protect [" +
           hex_address(m.start()) + "-" + hex_address(m.end()) + "): Device or resource busy"));
 }
@@ -859,7 +860,7 @@ TEST_F(ErrorMatrix, FailedUffdWatchLeavesTheVmasAsTheyWere) {
       [&] {
         return outcome_of(WriteWatch::create(m.data(), m.length(), forced(WatchEngine::uffd)));
       },
-      EBUSY, ErrorKind::kernel_failure,
+      EBUSY, ErrorKind::invalid_argument,
       watch_text(m.start(), m.end()) + ": userfaultfd: register for write-protect [" +
           hex_address(m.start()) + "-" + hex_address(m.end()) + "): Device or resource busy",
       m.start(), m.end());
@@ -999,7 +1000,7 @@ TEST_F(ErrorMatrix, SnapshotRestoreOfARegionUnmappedInPart) {
   ASSERT_TRUE(s) << s.error().message();
   m.write_page(0, 9);
   ASSERT_EQ(m.unmap_pages(3, 1), 0);
-  expect_error([&] { return outcome_of(s->restore()); }, EINVAL, ErrorKind::invalid_argument,
+  expect_error([&] { return outcome_of(s->restore()); }, ENOENT, ErrorKind::invalid_argument,
                snapshot_text(m.start(), m.end()) +
                    ": the region was unmapped, moved, grown or shrunk since capture; nothing "
                    "was restored",

@@ -668,6 +668,7 @@ TEST_P(SnapshotRacingUnmap, RestoreSucceedsOrRefusesAndNeverTouchesWhatIsGone) {
         } else {
           ++refused;
           EXPECT_EQ(r.error().kind(), ErrorKind::invalid_argument) << what << ": " << message;
+          EXPECT_EQ(r.error().errno_value(), ENOENT) << what << ": " << message;
           EXPECT_NE(message.find("nothing was restored"), std::string::npos)
               << what << ": " << message;
           for (std::size_t i : written) {
@@ -704,6 +705,7 @@ TEST_P(SnapshotAfterReplace, RestoreRefusesOrRestoresEverything) {
   auto r = snap->restore();
   if (!r) {
     EXPECT_EQ(r.error().kind(), ErrorKind::invalid_argument) << r.error().message();
+    EXPECT_EQ(r.error().errno_value(), ENOENT) << r.error().message();
     EXPECT_TRUE(page_is(s, 1, 'w')) << "a refused restore restored a page";
     return;
   }

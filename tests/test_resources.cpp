@@ -723,10 +723,10 @@ TEST_F(CApiLeaks, SnapshotErrorsLeaveNothingBehind) {
     ASSERT_EQ(m.unmap_pages(9, 1), 0);
     pagescan_restore_stats stats{};
     stats.pages_examined = 12345;
-    EXPECT_EQ(pagescan_snapshot_restore(s, &stats), -EINVAL);
+    EXPECT_EQ(pagescan_snapshot_restore(s, &stats), -ENOENT);
     EXPECT_EQ(stats.pages_examined, 12345u) << "a failed restore wrote its stats";
     std::size_t bad = 777;
-    EXPECT_EQ(pagescan_snapshot_verify(s, &bad), -EINVAL);
+    EXPECT_EQ(pagescan_snapshot_verify(s, &bad), -ENOENT);
     EXPECT_EQ(bad, 777u);
     pagescan_snapshot_destroy(s);
     pagescan_snapshot_destroy(nullptr);

@@ -603,6 +603,7 @@ void expect_restore_refused(RegionSnapshot& s, char* base, Change change) {
   auto stats = s.restore();
   ASSERT_FALSE(stats) << "restore of a changed region succeeded: " << describe(*stats);
   EXPECT_EQ(stats.error().kind(), ErrorKind::invalid_argument);
+  EXPECT_EQ(stats.error().errno_value(), ENOENT) << stats.error().message();
   EXPECT_NE(stats.error().message().find("nothing was restored"), std::string::npos)
       << stats.error().message();
   EXPECT_EQ(now[0], 0x66);
@@ -879,7 +880,7 @@ TEST_P(SnapshotEngine, PartOfTheRegionMappedAfreshRefusesRestoreOrIsRestored) {
   if (exact(engine())) {
     ASSERT_FALSE(r) << "restore over a replaced part succeeded: " << describe(*r);
     EXPECT_EQ(r.error().kind(), ErrorKind::invalid_argument);
-    EXPECT_EQ(r.error().errno_value(), EINVAL);
+    EXPECT_EQ(r.error().errno_value(), ENOENT);
     EXPECT_EQ(
         r.error().message(),
         snapshot_text(m) + ": part of the region was replaced since capture; nothing was restored");

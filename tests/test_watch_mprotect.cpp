@@ -571,18 +571,12 @@ TEST(MprotectWatch, CollectAndResetOfARegionUnmappedInPartSaySoAndChangeNothing)
   ASSERT_EQ(m.unmap_pages(4, 1), 0);
   for (const char* call : {"collect", "reset"}) {
     SCOPED_TRACE(call);
-    Result<void> failed;
-    if (std::string(call) == "collect") {
-      auto h = w->collect(m.data(), m.length());
-      if (!h) failed = h.error();
-    } else {
-      failed = w->reset(m.data(), m.length());
-    }
+    Result<void> failed = rearm(*w, call, m.data(), m.length());
     ASSERT_FALSE(failed);
     EXPECT_EQ(
         failed.error().message(),
-        engine_text(m) + ": " + call + ": the region is no longer wholly mapped (unmapped since)");
-    EXPECT_EQ(failed.error().errno_value(), ENOMEM);
+        watch_text(m) + ": " + call + ": the region is no longer wholly mapped (unmapped since)");
+    EXPECT_EQ(failed.error().errno_value(), ENOENT);
     EXPECT_EQ(failed.error().kind(), ErrorKind::invalid_argument);
     EXPECT_EQ(perms(m, 1), "rw-p");
     EXPECT_EQ(perms(m, 6), "rw-p");

@@ -294,6 +294,7 @@ TEST(UffdWatchThp, FailedRegistrationGivesTheAdviceBack) {
   auto second = WriteWatch::create(m.data(), m.length(), uffd());
   ASSERT_FALSE(second) << "a second uffd watch over registered memory";
   EXPECT_EQ(second.error().errno_value(), EBUSY) << second.error().message();
+  EXPECT_EQ(second.error().kind(), ErrorKind::invalid_argument) << second.error().message();
   EXPECT_TRUE(same_vmas(before, vmas_over(m.start(), m.end())));
   if (kCountIsStable) EXPECT_EQ(vma_count(), count_before);
 }

@@ -7,6 +7,8 @@
  *             region (base is rounded down and len up to pages first), a NULL watch, or an
  *             unknown engine named by PAGESCAN_WATCH_ENGINE;
  *   -EFAULT   a NULL output pointer (out, count), or NULL addrs with a non-zero capacity;
+ *   -ENOENT   part of the watched range was unmapped (or replaced) since the watch was
+ *             created, whatever the engine;
  *   -ENOTSUP  a forced engine is not available on this system;
  *   -ENOMEM   out of memory; other values come from the kernel.
  * A call that fails changes nothing: its output parameters are left untouched and no page
@@ -61,8 +63,9 @@ typedef struct pagescan_watch pagescan_watch;
  * no page counts as written until its first write after this call. On success stores the
  * new watch in *out. Errors: -EINVAL (len 0, unknown flags, a range not wholly mapped or
  * running past the end of the user address space), -EFAULT (out is NULL), -EACCES (the
- * mprotect engine on memory that is not writable), -ENOTSUP (the forced engine is
- * unavailable). */
+ * mprotect engine on memory that is not writable), -EBUSY (a forced uffd or mprotect
+ * engine over memory another watch of that engine holds), -ENOTSUP (the forced engine is
+ * unavailable or cannot watch this memory). */
 int pagescan_watch_create(void* base, size_t len, unsigned flags, pagescan_watch** out);
 
 /* Stores in addrs the page-aligned addresses of the pages of [base, base + len) (inside
@@ -77,14 +80,16 @@ int pagescan_watch_create(void* base, size_t len, unsigned flags, pagescan_watch
  * its answer between huge pages; its capacity must hold at least one huge page.
  * Errors: -EFAULT (count NULL, or addrs NULL), -EINVAL (len 0, flags other than
  * PAGESCAN_WATCH_RESET, *count 0 or, with KEEP_HUGE, below one huge page's pages, range
- * outside the watch); with PAGESCAN_WATCH_RESET, -ENOENT (uffd engine) or -ENOMEM
- * (mprotect engine) when part of the watched region was unmapped or replaced since. */
+ * outside the watch); with PAGESCAN_WATCH_RESET, -ENOENT when part of the range was
+ * unmapped since the watch was created (any engine) or, uffd only, when written pages
+ * beyond *count are handed back over a part unmapped and mapped afresh. */
 int pagescan_watch_get(pagescan_watch* w, void* base, size_t len, unsigned flags, void** addrs,
                        size_t* count);
 
 /* Re-arms [base, base + len) (inside the watch) only: its pages count as unwritten from
- * now on. Errors: -EINVAL (len 0, range outside the watch), -ENOENT (uffd engine) or
- * -ENOMEM (mprotect engine) when part of the range was unmapped or replaced since. */
+ * now on. Errors: -EINVAL (len 0, range outside the watch), -ENOENT when part of the
+ * range was unmapped since the watch was created (any engine) or, uffd only, unmapped and
+ * mapped afresh. */
 int pagescan_watch_reset(pagescan_watch* w, void* base, size_t len);
 
 /* The engine in use: "uffd", "soft-dirty", "mprotect" or "everything" (a static string);

@@ -14,13 +14,21 @@
 
 namespace pagescan {
 
-// What went wrong, independent of the errno that carried it.
+// What went wrong, independent of the errno that carried it. The kind is chosen where
+// the error is raised, from what the code knows there, never derived from the errno: the
+// same errno means different things in different places (ENOENT is a missing /sys file,
+// a target without a /proc directory, or a range no userfaultfd registered). docs/errors.md
+// lists every error with its errno and kind.
 enum class ErrorKind {
-  invalid_argument,  // the request itself is wrong (EINVAL, EFAULT on a bad range)
-  no_such_process,   // the target does not exist or exited while being read
-  permission,        // the caller may not inspect or change the target (EPERM, EACCES)
-  unsupported,       // the running kernel lacks the interface or category
-  kernel_failure,    // the kernel refused or failed a valid request (ENOMEM, EINTR, ...)
+  // The request is wrong (EINVAL, EFAULT on a bad range), or the caller broke a
+  // contract the call relies on: a watched or captured region was unmapped or replaced
+  // since it was armed (ENOENT, whatever the engine).
+  invalid_argument,
+  no_such_process,  // the target does not exist or exited while being read
+  permission,       // the caller may not inspect or change the target (EPERM, EACCES)
+  unsupported,      // the running kernel or this memory lacks the interface or category
+                    // (a missing /proc or /sys interface file included)
+  kernel_failure,   // the kernel refused or failed a valid request (ENOMEM, EINTR, ...)
 };
 
 // The name used in messages and JSON: "invalid_argument", "no_such_process", ...
@@ -31,8 +39,9 @@ class Error {
   Error(int errno_value, ErrorKind kind, std::string message)
       : errno_(errno_value), kind_(kind), message_(std::move(message)) {}
 
-  // Builds an Error whose kind follows from the errno (ESRCH -> no_such_process, ...).
-  static Error from_errno(int errno_value, std::string context);
+  // Builds the Error of a failed system call: message "<context>: <strerror(errno)>",
+  // with the kind the caller states (what the failure means at that call).
+  static Error from_errno(int errno_value, ErrorKind kind, std::string context);
 
   int errno_value() const { return errno_; }
   ErrorKind kind() const { return kind_; }

@@ -221,8 +221,20 @@ Result<ScanSummary> scan_into(const Process& process, const ScanRequest& request
 using RegionSink = std::function<bool(std::span<const PageRegion> regions)>;
 
 // The same regions as scan(), delivered chunk by chunk in bounded memory (one chunk of
-// output). With write_protect, the pages of a chunk are already re-armed when the sink
-// sees it, so a caller that must not lose a harvest consumes chunks as they come.
+// output, at most chunk_regions regions per sink call): concatenated, the chunks equal
+// scan()'s regions for the same request. The last region of each kernel call is held back
+// until the next call shows whether it grows (memory can change between calls; scan()
+// joins such a run too), so a chunk may be one region shorter than the kernel's.
+// Stopping (the sink returns false) gives stop_reason stopped_by_caller, walk_end the
+// first address not delivered (a held-back region is rescanned by a resume from there),
+// and region_count and pages what the sink received.
+// With write_protect nothing is held back, because the kernel has re-armed a region's
+// pages when it reports it, and a held-back region would be lost if the sink stopped:
+// the pages of a chunk are re-armed when the sink sees it, and the one difference from
+// scan() is that a run of pages that came to match between two kernel calls (written
+// meanwhile) may arrive as two adjacent regions with equal categories, one ending a chunk
+// and one starting the next, where scan() gives one. A caller that must not lose a
+// harvest consumes chunks as they come. Errors as scan().
 Result<ScanSummary> scan_each(const Process& process, const ScanRequest& request,
                               const RegionSink& sink, const ScanOptions& options = {});
 

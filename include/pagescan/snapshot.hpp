@@ -45,8 +45,9 @@ struct RestoreStats {
 class RegionSnapshot {
  public:
   // Arms write tracking on [base, base + len) (rounded out to pages), then saves the
-  // non-zero pages. Errors: invalid_argument (len 0, not wholly mapped, not private
-  // anonymous or shared memfd, or a mix of both), unsupported (the forced engine is
+  // non-zero pages. Errors: EINVAL / invalid_argument (len 0, not wholly mapped, not
+  // private anonymous or shared memfd, or a mix of both), the watch's errors
+  // (WriteWatch::create), e.g. EOPNOTSUPP / unsupported (the forced engine is
   // unavailable).
   static Result<RegionSnapshot> capture(void* base, std::size_t len,
                                         const SnapshotOptions& options = {});
@@ -57,9 +58,11 @@ class RegionSnapshot {
 
   // Puts the region back to the captured contents, touching only the pages written since
   // the last capture or restore, and re-arms tracking (call it again and again). Pages
-  // never written are not touched (no copy, no fault). Errors: invalid_argument when the
-  // region was unmapped in part, moved, grown or shrunk since capture, or (uffd and
-  // mprotect engines) part of it was unmapped and mapped afresh: nothing is restored.
+  // never written are not touched (no copy, no fault). Errors: ENOENT / invalid_argument
+  // when the region was unmapped in part, moved, grown or shrunk since capture, or (uffd,
+  // mprotect) part of it was unmapped and mapped afresh: nothing restored, whatever the
+  // engine. Other errors come from the kernel while re-arming (the region may then be
+  // partly restored).
   Result<RestoreStats> restore();
 
   // For the mprotect engine: makes [base, base + len) writable and marks it written before

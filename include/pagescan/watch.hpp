@@ -92,14 +92,17 @@ struct CollectOptions {
 //
 // Thread-safety: collect(), reset(), fold_back() on one watch may be called from any
 // thread but not concurrently with each other; independent watches are independent.
-// The application may write to the region at any time: a write racing a collect is
-// reported by that collect or the next one, never lost.
+// The application may write to the region at any time: with the uffd, mprotect and
+// everything engines a write racing a collect is reported by that collect or the next
+// one, never lost; with soft_dirty it can be lost (see WatchEngine above).
 class WriteWatch {
  public:
   // Watches [base, base + len) (rounded out to pages) of the calling process and arms it:
   // nothing counts as written until the first write after this call. Errors:
-  // invalid_argument (len 0, region not mapped), unsupported (a forced engine is not
-  // available here, with the reason).
+  // invalid_argument: EINVAL (len 0, region not wholly mapped), EBUSY (a forced uffd or
+  // mprotect engine over memory another watch of that engine holds), EACCES (mprotect:
+  // memory that is not writable); unsupported, EOPNOTSUPP (a forced engine is not
+  // available here or cannot watch this memory, with the reason).
   //
   // Side effects, all inside the region or stated here: the region's VMAs may be split
   // and (without keep_huge_pages) advised MADV_NOHUGEPAGE where THP could back them,
@@ -128,13 +131,23 @@ class WriteWatch {
   // pages) since they were last armed, at most max_pages. With reset, exactly the pages
   // returned are re-armed: atomically per page (uffd), never losing a racing write
   // (mprotect, everything), or NOT atomically (soft_dirty: a racing write can be lost).
+  // Errors: EINVAL / invalid_argument (the range is not inside the watch); with reset,
+  // ENOENT / invalid_argument when part of the range was unmapped since the watch was
+  // created, on every engine, before anything is re-armed.
   Result<Harvest> collect(void* base, std::size_t len, const CollectOptions& options = {});
 
-  // Re-arms [base, base + len) only: its pages count as unwritten from now on.
+  // Re-arms [base, base + len) only: its pages count as unwritten from now on. Errors:
+  // EINVAL / invalid_argument (not inside the watch); ENOENT / invalid_argument when part
+  // of the range was unmapped since the watch was created (every engine, nothing
+  // re-armed) or, uffd only, unmapped and mapped afresh (the other engines cannot tell
+  // and re-arm it; the VMAs before the replaced part may be re-armed already).
   Result<void> reset(void* base, std::size_t len);
 
   // Hands a harvest back: its pages are reported again by the next collect (for a
-  // consumer that failed to use what it collected, e.g. a failed checkpoint).
+  // consumer that failed to use what it collected, e.g. a failed checkpoint). Errors:
+  // EINVAL / invalid_argument (a range not inside the watch); uffd: ENOENT /
+  // invalid_argument over a part unmapped or replaced since (the ranges before it are
+  // handed back already).
   Result<void> fold_back(const Harvest& harvest);
 
   // mprotect engine: the kernel cannot take a write fault on the application's behalf
@@ -144,8 +157,9 @@ class WriteWatch {
   Result<void> prepare_for_kernel_write(void* base, std::size_t len);
 
   // Whether the watched region is still wholly the memory armed at create. Fails with
-  // invalid_argument when part of it is unmapped, or (uffd, mprotect) was unmapped and
-  // mapped afresh since: the new pages are not armed, so their writes would go unseen.
+  // ENOENT / invalid_argument when part of it is unmapped, or (uffd, mprotect) was
+  // unmapped and mapped afresh since: the new pages are not armed, so their writes would
+  // go unseen.
   // soft-dirty and everything cannot tell a replaced part and only check the mapping.
   // Call it when nobody writes to the region (a write racing it may read as a change).
   Result<void> check_intact() const;

@@ -75,7 +75,7 @@ UffdCensus census_uffds(const std::string& base, bool self) {
     std::string fd_path = base + "/fd/" + e->d_name;
     ssize_t n = ::readlink(fd_path.c_str(), link, sizeof link - 1);
     if (n <= 0 || std::string(link) != "anon_inode:[userfaultfd]") continue;
-    auto info = proc::read_text_file(base + "/fdinfo/" + e->d_name);
+    auto info = proc::read_text_file(base + "/fdinfo/" + e->d_name, proc::FileRole::process);
     if (!info) continue;
     // "API:\taa:8000a000:..." holds the context's feature word.
     auto at = info->find("API:");

@@ -23,6 +23,10 @@ std::string describe_scan(const Process& process, std::uint64_t start, std::uint
   return "scan of " + process.describe() + range;
 }
 
+// The kind follows the errno here, and only here, because the ioctl's errno is all its
+// caller learns, and for PAGEMAP_SCAN each errno has one documented cause
+// (kernel-pagemap-scan.md §2.1, §2.2): ENOTTY no ioctl, EPERM CHECK_WPASYNC, ESRCH the
+// target's mm is gone; the emulator answers with the same errnos for the same causes.
 Error scan_failure(int err, const Process& process, const RawScanArgs& args) {
   std::string text = describe_scan(process, args.start, args.end) + ": PAGEMAP_SCAN: ";
   text += std::strerror(err);

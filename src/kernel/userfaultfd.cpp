@@ -38,7 +38,12 @@ Result<Opened> open_raw() {
     if (uffd >= 0) return Opened{uffd, true, false};
     errno = saved;
   }
-  return Error::from_errno(first, "userfaultfd (syscall and /dev/userfaultfd both refused)");
+  // ENOSYS: a kernel without CONFIG_USERFAULTFD. EPERM: policy
+  // (vm.unprivileged_userfaultfd 0, no access to /dev/userfaultfd, a seccomp filter).
+  const ErrorKind kind = first == ENOSYS  ? ErrorKind::unsupported
+                         : first == EPERM ? ErrorKind::permission
+                                          : ErrorKind::kernel_failure;
+  return Error::from_errno(first, kind, "userfaultfd (syscall and /dev/userfaultfd both refused)");
 }
 
 std::string range_text(const char* what, void* addr, std::size_t len) {
@@ -49,15 +54,24 @@ std::string range_text(const char* what, void* addr, std::size_t len) {
   return buf;
 }
 
-// The error of UFFDIO_UNREGISTER / UFFDIO_WRITEPROTECT. ENOENT there means a VMA of the
-// range is not registered with any uffd (unmapped, or mapped afresh since registering):
-// a wrong range, not a missing process, which is what Error::from_errno reads ENOENT as.
+// The error of UFFDIO_UNREGISTER / UFFDIO_WRITEPROTECT over a range we registered.
+// ENOENT there means a VMA of the range is not registered with any uffd: it was unmapped,
+// or unmapped and mapped afresh, since registering. That is the condition every engine
+// reports as ENOENT / invalid_argument (the caller broke the contract that a watched
+// region stays mapped; docs/errors.md 4.22). Anything else (EAGAIN while the mm changes,
+// ENOMEM) is the kernel failing a valid request.
 Error range_error(int err, const std::string& context) {
   if (err == ENOENT) {
     return Error(ENOENT, ErrorKind::invalid_argument,
                  context + ": the range is not registered (unmapped or replaced since)");
   }
-  return Error::from_errno(err, context);
+  return Error::from_errno(err, ErrorKind::kernel_failure, context);
+}
+
+// UFFDIO_API refuses (EINVAL) an API version or a feature it does not offer.
+Error api_error(int err, const std::string& context) {
+  return Error::from_errno(err, err == EINVAL ? ErrorKind::unsupported : ErrorKind::kernel_failure,
+                           context);
 }
 
 }  // namespace
@@ -71,7 +85,7 @@ Result<Userfaultfd::Offer> Userfaultfd::probe() {
   int rc = ::ioctl(opened->fd, UFFDIO_API, &api);
   int saved = errno;
   ::close(opened->fd);
-  if (rc < 0) return Error::from_errno(saved, "userfaultfd: UFFDIO_API handshake");
+  if (rc < 0) return api_error(saved, "userfaultfd: UFFDIO_API handshake");
   return Offer{api.features, opened->via_dev, opened->user_mode_only};
 }
 
@@ -86,7 +100,7 @@ Result<Userfaultfd> Userfaultfd::open(std::uint64_t features) {
     ::close(opened->fd);
     char text[96];
     std::snprintf(text, sizeof text, "userfaultfd: UFFDIO_API with features 0x%" PRIx64, features);
-    return Error::from_errno(saved, text);
+    return api_error(saved, text);
   }
   return Userfaultfd(opened->fd, api.features);
 }
@@ -116,8 +130,18 @@ Result<void> Userfaultfd::register_wp(void* addr, std::size_t len) {
   reg.range.len = len;
   reg.mode = UFFDIO_REGISTER_MODE_WP;
   if (::ioctl(fd_, UFFDIO_REGISTER, &reg) < 0) {
-    return Error::from_errno(errno,
-                             range_text("userfaultfd: register for write-protect", addr, len));
+    const int err = errno;
+    const std::string what = range_text("userfaultfd: register for write-protect", addr, len);
+    // EBUSY: another userfaultfd registered part of the range (another watch): the
+    // request conflicts with the caller's own state, as an mprotect watch over another
+    // does (docs/errors.md 4.10, 4.11). EINVAL: memory userfaultfd cannot write-protect
+    // (a file mapping, or shmem/hugetlb without WP_HUGETLBFS_SHMEM).
+    if (err == EBUSY) return Error::from_errno(err, ErrorKind::invalid_argument, what);
+    if (err == EINVAL) {
+      return Error(EOPNOTSUPP, ErrorKind::unsupported,
+                   what + ": userfaultfd cannot write-protect this memory");
+    }
+    return Error::from_errno(err, ErrorKind::kernel_failure, what);
   }
   return {};
 }

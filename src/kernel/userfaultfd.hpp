@@ -33,14 +33,17 @@ class Userfaultfd {
   int fd() const { return fd_; }
   std::uint64_t features() const { return features_; }
 
-  // UFFDIO_REGISTER in MODE_WP over [addr, addr + len).
+  // UFFDIO_REGISTER in MODE_WP over [addr, addr + len). Errors: EBUSY / invalid_argument
+  // (another uffd registered part of it), EOPNOTSUPP / unsupported (memory userfaultfd
+  // cannot write-protect; the kernel said EINVAL), else kernel_failure.
   Result<void> register_wp(void* addr, std::size_t len);
   // UFFDIO_UNREGISTER, which also clears the range's uffd-wp bits and markers. Fails with
-  // EINVAL over a VMA another uffd registered.
+  // EINVAL (kernel_failure) over a VMA another uffd registered; ENOENT as write_protect.
   Result<void> unregister(void* addr, std::size_t len);
   // UFFDIO_WRITEPROTECT: protect (true) or unprotect (false) [addr, addr + len).
   // ENOENT (part of the range is not registered: unmapped or replaced since) is
-  // invalid_argument, "...: the range is not registered (unmapped or replaced since)".
+  // invalid_argument, "...: the range is not registered (unmapped or replaced since)";
+  // anything else kernel_failure.
   Result<void> write_protect(void* addr, std::size_t len, bool protect);
 
  private:

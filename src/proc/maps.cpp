@@ -228,9 +228,14 @@ std::string vmas_path(pid_t pid, bool with_details) {
                       with_details);
 }
 
+// A maps file of a target (pid > 0) that is missing or has no mm (ESRCH) means the target
+// exited. The caller's own (pid 0) is a kernel interface: missing means no /proc here.
+FileRole role_of(pid_t pid) {
+  return pid ? FileRole::process : FileRole::kernel_interface;
+}
+
 Error read_error(const Error& error, const std::string& path, pid_t pid) {
-  int err = error.errno_value();
-  if (err == ENOENT || err == ESRCH) {
+  if (error.kind() == ErrorKind::no_such_process) {
     return Error(ESRCH, ErrorKind::no_such_process,
                  "read " + path + ": no process with pid " + std::to_string(pid));
   }
@@ -255,14 +260,14 @@ Result<std::vector<Vma>> disjoint_listing(std::string_view text) {
 
 Result<std::vector<Vma>> read_vmas(pid_t pid, bool with_details) {
   std::string path = vmas_path(pid, with_details);
-  auto text = read_text_file(path);
+  auto text = read_text_file(path, role_of(pid));
   if (!text) return read_error(text.error(), path, pid);
   return disjoint_listing(*text);
 }
 
 Result<std::vector<Vma>> read_vmas_in(const std::string& dir, pid_t pid, bool with_details) {
   std::string path = vmas_path_in(dir, with_details);
-  auto text = read_text_file(path);
+  auto text = read_text_file(path, role_of(pid));
   if (!text) return read_error(text.error(), path, pid);
   return disjoint_listing(*text);
 }
@@ -270,7 +275,7 @@ Result<std::vector<Vma>> read_vmas_in(const std::string& dir, pid_t pid, bool wi
 Result<std::vector<Vma>> read_vmas_below(pid_t pid, bool with_details, std::uint64_t end) {
   std::string path = vmas_path(pid, with_details);
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return read_error(Error::from_errno(errno, "open " + path), path, pid);
+  if (fd < 0) return read_error(file_error(errno, role_of(pid), "open " + path), path, pid);
   std::string text;
   std::size_t scanned = 0;  // complete lines before this offset have been looked at
   std::size_t cut = std::string::npos;
@@ -280,7 +285,7 @@ Result<std::vector<Vma>> read_vmas_below(pid_t pid, bool with_details, std::uint
     ssize_t n = ::read(fd, buf, sizeof buf);
     if (n < 0) {
       if (errno == EINTR) continue;
-      Error error = Error::from_errno(errno, "read " + path);
+      Error error = file_error(errno, role_of(pid), "read " + path);
       ::close(fd);
       return read_error(error, path, pid);
     }
@@ -357,7 +362,9 @@ Result<VmaReader> VmaReader::open_in(const std::string& dir, pid_t pid, bool wit
   r.details_ = with_details;
   r.pid_ = pid;
   r.fd_ = ::open(r.path_.c_str(), O_RDONLY | O_CLOEXEC);
-  if (r.fd_ < 0) return read_error(Error::from_errno(errno, "open " + r.path_), r.path_, pid);
+  if (r.fd_ < 0) {
+    return read_error(file_error(errno, role_of(pid), "open " + r.path_), r.path_, pid);
+  }
   return r;
 }
 
@@ -399,7 +406,7 @@ Result<bool> VmaReader::next_line(std::string_view& line) {
       n = ::read(fd_, buf_.data() + had, kRead);
     } while (n < 0 && errno == EINTR);
     if (n < 0) {
-      Error error = Error::from_errno(errno, "read " + path_);
+      Error error = file_error(errno, role_of(pid_), "read " + path_);
       buf_.resize(had);
       return read_error(error, path_, pid_);
     }

@@ -10,9 +10,21 @@
 
 namespace pagescan::proc {
 
-Result<std::string> read_text_file(const std::string& path) {
+Error file_error(int err, FileRole role, std::string what) {
+  ErrorKind kind = ErrorKind::kernel_failure;
+  if (err == EACCES || err == EPERM) {
+    kind = ErrorKind::permission;
+  } else if (role == FileRole::process && (err == ENOENT || err == ESRCH)) {
+    kind = ErrorKind::no_such_process;
+  } else if (role == FileRole::kernel_interface && err == ENOENT) {
+    kind = ErrorKind::unsupported;
+  }
+  return Error::from_errno(err, kind, std::move(what));
+}
+
+Result<std::string> read_text_file(const std::string& path, FileRole role) {
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return Error::from_errno(errno, "open " + path);
+  if (fd < 0) return file_error(errno, role, "open " + path);
   std::string text;
   char buf[4096];
   while (true) {
@@ -21,7 +33,7 @@ Result<std::string> read_text_file(const std::string& path) {
       if (errno == EINTR) continue;
       int saved = errno;
       ::close(fd);
-      return Error::from_errno(saved, "read " + path);
+      return file_error(saved, role, "read " + path);
     }
     if (n == 0) break;
     text.append(buf, static_cast<std::size_t>(n));
@@ -52,7 +64,7 @@ Result<ProcessStat> parse_stat(const std::string& text) {
 }
 
 Result<ProcessStat> read_stat(pid_t pid) {
-  auto text = read_text_file("/proc/" + std::to_string(pid) + "/stat");
+  auto text = read_text_file("/proc/" + std::to_string(pid) + "/stat", FileRole::process);
   if (!text) return text.error();
   return parse_stat(*text);
 }
@@ -63,7 +75,7 @@ std::string task_dir(pid_t pid, pid_t tid) {
 }
 
 Result<ProcessStat> read_stat(pid_t pid, pid_t tid) {
-  auto text = read_text_file(task_dir(pid, tid) + "/stat");
+  auto text = read_text_file(task_dir(pid, tid) + "/stat", FileRole::process);
   if (!text) return text.error();
   return parse_stat(*text);
 }
@@ -71,7 +83,7 @@ Result<ProcessStat> read_stat(pid_t pid, pid_t tid) {
 Result<std::vector<pid_t>> list_threads(pid_t pid) {
   std::string path = "/proc/" + std::to_string(pid) + "/task";
   DIR* dir = ::opendir(path.c_str());
-  if (!dir) return Error::from_errno(errno, "open " + path);
+  if (!dir) return file_error(errno, FileRole::process, "open " + path);
   std::vector<pid_t> tids;
   while (const dirent* entry = ::readdir(dir)) {
     long tid = std::strtol(entry->d_name, nullptr, 10);

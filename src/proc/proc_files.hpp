@@ -12,8 +12,27 @@
 
 namespace pagescan::proc {
 
-// The whole file (read in a loop until EOF). Errors carry the path and errno.
-Result<std::string> read_text_file(const std::string& path);
+// What a /proc or /sys file is to its reader, which decides what a failure to open or
+// read it means.
+enum class FileRole {
+  // A kernel interface (/sys/kernel/mm/..., /proc/meminfo, /proc/self/...): missing
+  // (ENOENT) means this kernel lacks it, kind unsupported.
+  kernel_interface,
+  // A file of a target process (/proc/PID/...): missing (ENOENT) or ESRCH means the
+  // process is gone, kind no_such_process.
+  process,
+};
+
+// The error of opening or reading `what` (e.g. "open /proc/1/stat") failed with `err`:
+// "<what>: <strerror>", kind by the role (EACCES, EPERM: permission; any other errno:
+// kernel_failure). A reader cannot know beforehand which errno it gets, so this is the
+// one place an errno selects the kind, and only within the role the caller states.
+Error file_error(int err, FileRole role, std::string what);
+
+// The whole file (read in a loop until EOF). Errors carry the path and errno, with the
+// kind file_error() gives for `role`.
+Result<std::string> read_text_file(const std::string& path,
+                                   FileRole role = FileRole::kernel_interface);
 
 struct ProcessStat {
   char state = '?';         // R, S, D, Z, X, ...

@@ -260,11 +260,13 @@ Result<RegionSnapshot> RegionSnapshot::capture(void* base, std::size_t len,
   void* image = ::mmap(nullptr, s->end - s->start + 2 * s->page, PROT_NONE,
                        MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
   if (image == MAP_FAILED) {
-    return Error::from_errno(errno, describe(s->start, s->end) + ": allocating the image");
+    return Error::from_errno(errno, ErrorKind::kernel_failure,
+                             describe(s->start, s->end) + ": allocating the image");
   }
   s->image = static_cast<char*>(image) + s->page;
   if (::mprotect(s->image, s->end - s->start, PROT_READ | PROT_WRITE) != 0) {
-    return Error::from_errno(errno, describe(s->start, s->end) + ": allocating the image");
+    return Error::from_errno(errno, ErrorKind::kernel_failure,
+                             describe(s->start, s->end) + ": allocating the image");
   }
   s->nonzero.assign((s->pages() + 63) / 64, 0);
 
@@ -293,7 +295,9 @@ Result<RestoreStats> RegionSnapshot::restore() {
   if (::msync(base(), length(), MS_ASYNC) != 0 ||
       (s.room_below && vma_start_at(s.start) < s.start) ||
       (s.room_above && vma_end_at(s.end - s.page) > s.end)) {
-    return Error(EINVAL, ErrorKind::invalid_argument,
+    // ENOENT / invalid_argument: what every engine answers for a region unmapped or
+    // replaced since it was armed (docs/errors.md 4.21).
+    return Error(ENOENT, ErrorKind::invalid_argument,
                  describe(s.start, s.end) +
                      ": the region was unmapped, moved, grown or shrunk since capture; "
                      "nothing was restored");
@@ -305,7 +309,7 @@ Result<RestoreStats> RegionSnapshot::restore() {
     if (intact.error().kind() != ErrorKind::invalid_argument) {
       return intact.error().with_context(describe(s.start, s.end) + ": restore");
     }
-    return Error(EINVAL, ErrorKind::invalid_argument,
+    return Error(ENOENT, ErrorKind::invalid_argument,
                  describe(s.start, s.end) +
                      ": part of the region was replaced since capture; nothing was restored");
   }

@@ -275,7 +275,7 @@ inline Result<int> attach(std::uint64_t start, std::uint64_t end, int prot, Word
     if (sigaction(SIGSEGV, nullptr, &r.previous) != 0 || sigaction(SIGSEGV, &ours, nullptr) != 0) {
       const int err = errno;
       r.slots[index].state.store(kFree);
-      return Error::from_errno(err, "installing the SIGSEGV handler");
+      return Error::from_errno(err, ErrorKind::kernel_failure, "installing the SIGSEGV handler");
     }
   }
   ++r.users;

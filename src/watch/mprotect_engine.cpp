@@ -112,7 +112,9 @@ class MprotectEngine final : public WriteWatch::Engine {
   Result<void> allocate() {
     void* mem =
         ::mmap(nullptr, bits_bytes_, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (mem == MAP_FAILED) return Error::from_errno(errno, "mprotect engine: bitmap");
+    if (mem == MAP_FAILED) {
+      return Error::from_errno(errno, ErrorKind::kernel_failure, "mprotect engine: bitmap");
+    }
     bits_ = static_cast<fault::Word*>(mem);
     return {};
   }
@@ -129,7 +131,8 @@ class MprotectEngine final : public WriteWatch::Engine {
     }
     // Registered before armed: the first write already finds its slot.
     if (::mprotect(base, end - start, armed_prot_) != 0) {
-      return Error::from_errno(errno, "mprotect engine: " + describe(start, end) + ": arming");
+      return Error::from_errno(errno, ErrorKind::kernel_failure,
+                               "mprotect engine: " + describe(start, end) + ": arming");
     }
     return {};
   }
@@ -170,7 +173,8 @@ class MprotectEngine final : public WriteWatch::Engine {
           for (const auto& [w, bits] : taken) bits_[w].fetch_or(bits);
           // Unmapped since the check above (the application broke the contract).
           if (err == ENOMEM && !wholly_mapped(lo, hi)) return no_longer_mapped("collect");
-          return Error::from_errno(err, describe(start, end) + ": re-arming written pages");
+          return Error::from_errno(err, ErrorKind::kernel_failure,
+                                   describe(start, end) + ": re-arming written pages");
         }
       }
     }
@@ -189,7 +193,7 @@ class MprotectEngine final : public WriteWatch::Engine {
       const int err = errno;
       for (const auto& [w, bits] : taken) bits_[w].fetch_or(bits);
       if (err == ENOMEM && !wholly_mapped(lo, hi)) return no_longer_mapped("reset");
-      return Error::from_errno(err, describe(start, end) + ": reset");
+      return Error::from_errno(err, ErrorKind::kernel_failure, describe(start, end) + ": reset");
     }
     return {};
   }
@@ -210,7 +214,8 @@ class MprotectEngine final : public WriteWatch::Engine {
   Result<void> prepare_for_kernel_write(std::uint64_t lo, std::uint64_t hi) override {
     fault::set_bits(bits_, index(lo), index(hi));
     if (::mprotect(reinterpret_cast<void*>(lo), hi - lo, prot_) != 0) {
-      return Error::from_errno(errno, describe(start, end) + ": making a range writable");
+      return Error::from_errno(errno, ErrorKind::kernel_failure,
+                               describe(start, end) + ": making a range writable");
     }
     return {};
   }
@@ -235,7 +240,7 @@ class MprotectEngine final : public WriteWatch::Engine {
       if (!ours) {
         char text[64];
         std::snprintf(text, sizeof text, "[0x%" PRIx64 "-0x%" PRIx64 ")", p.start, p.end);
-        return Error(EINVAL, ErrorKind::invalid_argument,
+        return Error(ENOENT, ErrorKind::invalid_argument,
                      "mprotect engine: " + describe(start, end) + ": part of the region " + text +
                          " was unmapped and mapped afresh since it was armed");
       }
@@ -250,8 +255,10 @@ class MprotectEngine final : public WriteWatch::Engine {
   static bool wholly_mapped(std::uint64_t lo, std::uint64_t hi) {
     return ::msync(reinterpret_cast<void*>(lo), hi - lo, MS_ASYNC) == 0;
   }
+  // ENOENT / invalid_argument: what every engine answers for a region unmapped or
+  // replaced since it was armed (userfaultfd's own answer, docs/errors.md 4.22-4.24).
   Error no_longer_mapped(const char* call) const {
-    return Error(ENOMEM, ErrorKind::invalid_argument,
+    return Error(ENOENT, ErrorKind::invalid_argument,
                  "mprotect engine: " + describe(start, end) + ": " + call +
                      ": the region is no longer wholly mapped (unmapped since)");
   }
@@ -348,7 +355,8 @@ Result<std::unique_ptr<WriteWatch::Engine>> make_mprotect_engine(std::uint64_t s
                                                                  std::uint64_t end,
                                                                  const WatchOptions& options) {
   if (fault::overlaps_watch(start, end)) {
-    return Error(EINVAL, ErrorKind::invalid_argument,
+    // EBUSY, as userfaultfd answers a registration over another watch's (4.10, 4.11).
+    return Error(EBUSY, ErrorKind::invalid_argument,
                  "mprotect engine: " + describe(start, end) + " overlaps another mprotect watch");
   }
   auto shape = region_shape(start, end);

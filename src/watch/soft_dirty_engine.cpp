@@ -37,6 +37,7 @@
 
 #include "feature_probes.hpp"
 #include "kernel/uapi.hpp"
+#include "proc/proc_files.hpp"
 #include "watch/engine.hpp"
 #include "watch/thp_guard.hpp"
 
@@ -65,6 +66,11 @@ Shared& shared() {
   return s;
 }
 
+// A /proc/self file the engine needs could not be opened (proc/proc_files.hpp).
+Error file_error(int err, const char* what) {
+  return proc::file_error(err, proc::FileRole::kernel_interface, what);
+}
+
 // Under the mutex.
 Result<void> open_files(Shared& s) {
   const pid_t pid = ::getpid();
@@ -77,9 +83,10 @@ Result<void> open_files(Shared& s) {
     s.pagemap = s.clear_refs = -1;
   }
   if (s.pagemap < 0) s.pagemap = ::open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
-  if (s.pagemap < 0) return Error::from_errno(errno, "soft-dirty engine: /proc/self/pagemap");
+  // Missing: no /proc, or a kernel without CONFIG_PROC_PAGE_MONITOR.
+  if (s.pagemap < 0) return file_error(errno, "soft-dirty engine: /proc/self/pagemap");
   if (s.clear_refs < 0) s.clear_refs = ::open("/proc/self/clear_refs", O_WRONLY | O_CLOEXEC);
-  if (s.clear_refs < 0) return Error::from_errno(errno, "soft-dirty engine: /proc/self/clear_refs");
+  if (s.clear_refs < 0) return file_error(errno, "soft-dirty engine: /proc/self/clear_refs");
   s.owner = pid;
   return {};
 }
@@ -87,7 +94,8 @@ Result<void> open_files(Shared& s) {
 // Clears soft-dirty for the whole process.
 Result<void> clear_all(Shared& s) {
   if (::write(s.clear_refs, "4", 1) != 1) {
-    return Error::from_errno(errno, "soft-dirty engine: writing 4 to /proc/self/clear_refs");
+    return Error::from_errno(errno, ErrorKind::kernel_failure,
+                             "soft-dirty engine: writing 4 to /proc/self/clear_refs");
   }
   return {};
 }
@@ -104,7 +112,8 @@ Result<void> for_each_soft_dirty(Shared& s, std::uint64_t lo, std::uint64_t hi, 
     const auto offset = static_cast<off_t>(at / page * sizeof(std::uint64_t));
     const ssize_t got = ::pread(s.pagemap, entries.data(), n * sizeof(std::uint64_t), offset);
     if (got <= 0 || got % static_cast<ssize_t>(sizeof(std::uint64_t)) != 0) {
-      return Error::from_errno(got < 0 ? errno : EIO, "soft-dirty engine: reading pagemap");
+      return Error::from_errno(got < 0 ? errno : EIO, ErrorKind::kernel_failure,
+                               "soft-dirty engine: reading pagemap");
     }
     const auto read = static_cast<std::uint64_t>(got) / sizeof(std::uint64_t);
     for (std::uint64_t i = 0; i < read; ++i) {

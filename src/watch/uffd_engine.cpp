@@ -100,7 +100,7 @@ class UffdEngine final : public WriteWatch::Engine {
              options);
     if (!found) return found.error().with_context(describe(start, end) + ": checking the region");
     if (!found->regions.empty()) {
-      return Error(EINVAL, ErrorKind::invalid_argument,
+      return Error(ENOENT, ErrorKind::invalid_argument,
                    "uffd engine: " + describe(start, end) +
                        ": part of the region was unmapped and mapped afresh since it was armed");
     }

@@ -149,7 +149,9 @@ Result<void> self_test(WatchEngine engine) {
   if (engine == WatchEngine::everything) return {};
   const std::uint64_t page = page_size();
   void* mem = ::mmap(nullptr, 2 * page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-  if (mem == MAP_FAILED) return Error::from_errno(errno, "self-test mapping");
+  if (mem == MAP_FAILED) {
+    return Error::from_errno(errno, ErrorKind::kernel_failure, "self-test mapping");
+  }
   auto fail = [&](const std::string& why) -> Result<void> {
     return Error(EOPNOTSUPP, ErrorKind::unsupported,
                  std::string(to_string(engine)) + " engine failed its self-test: " + why);
@@ -295,11 +297,27 @@ Result<PageRange> inside(const WriteWatch::Engine& e, void* base, std::size_t le
   return PageRange{start, end};
 }
 
+// Re-arming needs every page of the range mapped. A collect with reset or a reset over a
+// part unmapped since the watch was created fails alike on every engine, before the
+// engine changes anything: ENOENT / invalid_argument, as userfaultfd answers a range it
+// no longer has registered (docs/errors.md 4.24). msync() fails with ENOMEM when any
+// page of its range is unmapped, changing nothing.
+Result<void> still_mapped(const WriteWatch::Engine& e, const PageRange& r, const char* call) {
+  if (::msync(reinterpret_cast<void*>(r.start), r.end - r.start, MS_ASYNC) == 0) return {};
+  const std::string what = watch::describe(e.start, e.end) + ": " + call;
+  if (errno != ENOMEM) return Error::from_errno(errno, ErrorKind::kernel_failure, what);
+  return Error(ENOENT, ErrorKind::invalid_argument,
+               what + ": the region is no longer wholly mapped (unmapped since)");
+}
+
 }  // namespace
 
 Result<Harvest> WriteWatch::collect(void* base, std::size_t len, const CollectOptions& options) {
   auto range = inside(*engine_, base, len);
   if (!range) return range.error();
+  if (options.reset) {
+    if (auto mapped = still_mapped(*engine_, *range, "collect"); !mapped) return mapped.error();
+  }
   auto harvest = engine_->collect(range->start, range->end, options.max_pages, options.reset);
   if (!harvest) return harvest.error();
   watch::widen_to_granularity(*harvest, engine_->granularity, range->start, range->end,
@@ -310,6 +328,7 @@ Result<Harvest> WriteWatch::collect(void* base, std::size_t len, const CollectOp
 Result<void> WriteWatch::reset(void* base, std::size_t len) {
   auto range = inside(*engine_, base, len);
   if (!range) return range.error();
+  if (auto mapped = still_mapped(*engine_, *range, "reset"); !mapped) return mapped.error();
   return engine_->reset(range->start, range->end);
 }
 
@@ -336,7 +355,7 @@ Result<void> WriteWatch::check_intact() const {
   // msync() fails with ENOMEM when any page of the range is unmapped, changing nothing.
   if (::msync(reinterpret_cast<void*>(engine_->start), engine_->end - engine_->start, MS_ASYNC) !=
       0) {
-    return Error(EINVAL, ErrorKind::invalid_argument,
+    return Error(ENOENT, ErrorKind::invalid_argument,
                  watch::describe(engine_->start, engine_->end) +
                      ": the region is no longer wholly mapped (unmapped since)");
   }

@@ -24,6 +24,13 @@ std::vector<std::uint64_t> harvest_pages(const Harvest& harvest) {
   return pages;
 }
 
+Result<void> rearm(WriteWatch& watch, const std::string& call, void* base, std::size_t len) {
+  if (call == "reset") return watch.reset(base, len);
+  auto harvest = watch.collect(base, len);
+  if (!harvest) return harvest.error();
+  return {};
+}
+
 testing::AssertionResult well_formed(const Harvest& harvest, std::uint64_t lo, std::uint64_t hi) {
   const std::uint64_t mask = page_size() - 1;
   std::uint64_t total = 0;

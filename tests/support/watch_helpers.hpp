@@ -31,6 +31,10 @@ std::string engine_test_name(const testing::TestParamInfo<WatchEngine>& info);
 // The page addresses a harvest covers, ascending.
 std::vector<std::uint64_t> harvest_pages(const Harvest& harvest);
 
+// What a re-arming call over [base, base + len) answered: `call` is "collect" (with
+// reset, the harvest dropped) or "reset".
+Result<void> rearm(WriteWatch& watch, const std::string& call, void* base, std::size_t len);
+
 // Ranges ascending, disjoint, page-aligned, inside [lo, hi), and
 // `pages` equal to their total.
 testing::AssertionResult well_formed(const Harvest& harvest, std::uint64_t lo, std::uint64_t hi);

@@ -109,19 +109,20 @@ std::string text_of(const char* why, std::size_t size) {
 
 Result<DemoWorkload> DemoWorkload::start(const DemoPlan& plan) {
   int report[2], control[2];
-  if (::pipe2(report, O_CLOEXEC) != 0) return Error::from_errno(errno, "demo: pipe");
+  if (::pipe2(report, O_CLOEXEC) != 0)
+    return Error::from_errno(errno, ErrorKind::kernel_failure, "demo: pipe");
   if (::pipe2(control, O_CLOEXEC) != 0) {
     int err = errno;
     ::close(report[0]);
     ::close(report[1]);
-    return Error::from_errno(err, "demo: pipe");
+    return Error::from_errno(err, ErrorKind::kernel_failure, "demo: pipe");
   }
   const pid_t parent = ::getpid();
   pid_t pid = ::fork();
   if (pid < 0) {
     int err = errno;
     for (int fd : {report[0], report[1], control[0], control[1]}) ::close(fd);
-    return Error::from_errno(err, "demo: fork");
+    return Error::from_errno(err, ErrorKind::kernel_failure, "demo: fork");
   }
   if (pid == 0) {
     ::close(report[0]);

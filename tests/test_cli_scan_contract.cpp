@@ -23,6 +23,7 @@
 #include "pagescan/scan.hpp"
 #include "support/child_process.hpp"
 #include "support/cli_runner.hpp"
+#include "support/kernel_facts.hpp"
 #include "support/memory.hpp"
 
 namespace pagescan::test {
@@ -51,7 +52,7 @@ std::vector<std::uint64_t> build_known_layout() {
   ::madvise(anon.data(), anon.length(), MADV_NOHUGEPAGE);
   anon.write_pages(0, 4);
   for (std::size_t i = 4; i < 8; ++i) anon.read_page(i);
-  if (features().guard_regions) ::madvise(anon.page(10), page_size(), kMadvGuardInstall);
+  if (kernel_has(Fact::guard_regions)) ::madvise(anon.page(10), page_size(), kMadvGuardInstall);
   anon.write_pages(12, 4);
   Mapping file = Mapping::file(4, /*shared=*/false);
   file.read_page(0);
@@ -65,7 +66,7 @@ std::vector<std::uint64_t> build_known_layout() {
 // Every category the kernel (or, without the ioctl, the emulator) reports: the CLI's
 // default --return.
 Categories default_return() {
-  return features().pagemap_scan ? features().scan_categories : Categories::all_known();
+  return kernel_has(Fact::pagemap_scan) ? accepted_scan_categories() : Categories::all_known();
 }
 
 // The regions of a `scan --json` answer, parsed back into library values.
@@ -173,7 +174,7 @@ TEST_F(CliScan, JsonHasDocumentedFieldsAndTypes) {
   EXPECT_TRUE(a.at("pid").is_number_integer());
   EXPECT_EQ(a.at("pid").get<long>(), child_->pid());
   EXPECT_TRUE(a.at("backend").is_string());
-  EXPECT_EQ(a.at("page_size").get<std::uint64_t>(), features().page_size);
+  EXPECT_EQ(a.at("page_size").get<std::uint64_t>(), page_size());
   for (const char* key : {"start", "end", "walk_end"}) {
     ASSERT_TRUE(a.at(key).is_string()) << key;
     EXPECT_TRUE(std::regex_match(a.at(key).get<std::string>(), address)) << key << ": " << a[key];
@@ -188,7 +189,7 @@ TEST_F(CliScan, JsonHasDocumentedFieldsAndTypes) {
     EXPECT_TRUE(std::regex_match(r.at("start").get<std::string>(), address)) << r;
     EXPECT_TRUE(std::regex_match(r.at("end").get<std::string>(), address)) << r;
     EXPECT_TRUE(r.at("pages").is_number_unsigned()) << r;
-    EXPECT_EQ(r.at("pages").get<std::uint64_t>() * features().page_size,
+    EXPECT_EQ(r.at("pages").get<std::uint64_t>() * page_size(),
               from_hex(r.at("end").get<std::string>()) - from_hex(r.at("start").get<std::string>()))
         << r;
     ASSERT_TRUE(r.at("categories").is_array()) << r;
@@ -241,10 +242,10 @@ TEST_F(CliScan, ReturnListIsNotWidened) {
 TEST_F(CliScan, DefaultRangeIsTheWholeAddressSpaceOfAnotherPid) {
   json answer = run_json({"scan", pid(), "--json"});
   EXPECT_EQ(answer.at("start").get<std::string>(), "0x0");
-  EXPECT_EQ(answer.at("end").get<std::string>(), hex(features().user_address_limit));
+  EXPECT_EQ(answer.at("end").get<std::string>(), hex(kernel_user_address_limit()));
   EXPECT_TRUE(answer.at("complete").get<bool>());
   ScanResult expected =
-      library_scan(ScanRequest::over(0, features().user_address_limit).returning(default_return()));
+      library_scan(ScanRequest::over(0, kernel_user_address_limit()).returning(default_return()));
   std::vector<PageRegion> got = regions_of(answer);
   EXPECT_EQ(got, expected.regions)
       << "cli: " << describe(got) << "\nlibrary: " << describe(expected.regions);

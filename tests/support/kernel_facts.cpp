@@ -331,11 +331,8 @@ bool pmd_mapped(const Mapping& m) {
 }
 
 KernelFact probe_thp() {
-  const std::string knob = first_line(std::string(kThpDir) + "enabled");
-  if (knob.empty()) return found(false, "no transparent_hugepage in sysfs: kernel without THP");
-  const auto open = knob.find('['), close = knob.find(']');
-  const std::string enabled =
-      open < close && close != std::string::npos ? knob.substr(open + 1, close - open - 1) : knob;
+  const std::string enabled = kernel_thp_mode();
+  if (enabled.empty()) return found(false, "no transparent_hugepage in sysfs: kernel without THP");
   const std::string pmd = first_line(std::string(kThpDir) + "hpage_pmd_size");
   if (pmd != std::to_string(kThpSize)) {
     return found(false, "the PMD THP size is " + pmd + ", not the 2 MiB the tests build");
@@ -398,7 +395,7 @@ KernelFact probe_huge_zero_page() {
 }
 
 KernelFact probe_hugetlb() {
-  const std::uint64_t kb = meminfo_value("Hugepagesize").value_or(0);
+  const std::uint64_t kb = kernel_hugetlb_page_size() / 1024;
   if (kb == 0) return found(false, "no Hugepagesize in /proc/meminfo: kernel without hugetlb");
   HugetlbReservation pool(1);
   if (!pool.ok()) return found(false, "no free hugetlb page: " + pool.why_not());
@@ -522,6 +519,17 @@ std::optional<Fact> fact_named(std::string_view name) {
 Fact scan_fact(Category category) {
   const auto bit = static_cast<std::size_t>(std::countr_zero(static_cast<std::uint64_t>(category)));
   return kFacts[static_cast<std::size_t>(Fact::scan_wpallowed) + bit];
+}
+
+std::uint64_t kernel_hugetlb_page_size() {
+  return meminfo_value("Hugepagesize").value_or(0) * 1024;
+}
+
+std::string kernel_thp_mode() {
+  const std::string knob = first_line(std::string(kThpDir) + "enabled");
+  const auto open = knob.find('['), close = knob.find(']');
+  if (open == std::string::npos || close == std::string::npos || close < open) return knob;
+  return knob.substr(open + 1, close - open - 1);
 }
 
 Categories accepted_scan_categories() {

@@ -16,6 +16,7 @@
 
 #include <cstdint>
 #include <optional>
+#include <ostream>
 #include <span>
 #include <string>
 #include <string_view>
@@ -67,6 +68,10 @@ inline bool kernel_has(Fact fact) {
 // "pagemap_scan", "zero_page", ...; every fact, in declaration order.
 std::string_view fact_name(Fact fact);
 std::span<const Fact> all_facts();
+// Prints the name, for GoogleTest's parameter listings.
+inline void PrintTo(Fact fact, std::ostream* out) {
+  *out << fact_name(fact);
+}
 std::optional<Fact> fact_named(std::string_view name);
 // The scan_<category> fact of a category.
 Fact scan_fact(Category category);
@@ -77,6 +82,11 @@ Categories accepted_scan_categories();
 // The highest range end PAGEMAP_SCAN's access_ok() accepts, found by empty scans (which
 // walk nothing); without the ioctl, the x86-64 4-level paging limit. Cached.
 std::uint64_t kernel_user_address_limit();
+
+// The default hugetlb page size (Hugepagesize in /proc/meminfo), 0 without hugetlb.
+std::uint64_t kernel_hugetlb_page_size();
+// The THP mode in force (the bracketed word of transparent_hugepage/enabled), "" without.
+std::string kernel_thp_mode();
 
 // Whether PAGESCAN_REQUIRE names the fact.
 bool fact_required(Fact fact);

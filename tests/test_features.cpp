@@ -12,6 +12,7 @@
 #include <string>
 
 #include "pagescan/features.hpp"
+#include "pagescan/watch.hpp"
 #include "support/cli_runner.hpp"
 #include "support/io.hpp"
 #include "support/kernel_facts.hpp"
@@ -116,6 +117,22 @@ TEST(Features, HugetlbPageSizeAgreesWithTheTestsProbe) {
   EXPECT_EQ(features().hugetlb_page_size, kb * 1024);
   if (kernel_has(Fact::hugetlb))
     EXPECT_NE(features().hugetlb_page_size, 0u) << versus(Fact::hugetlb);
+}
+
+// An engine passes the library's self-test exactly when the kernel has what it needs.
+TEST(Features, EachWatchEngineIsAvailableExactlyWhenTheKernelHasWhatItNeeds) {
+  for (WatchEngine engine : kForcibleEngines) {
+    bool needs_met = true;
+    std::string findings;
+    for (Fact f : engine_facts(engine)) {
+      needs_met = needs_met && kernel_has(f);
+      findings += "\n  " + std::string(fact_name(f)) + ": " + kernel_fact(f).finding;
+    }
+    auto available = watch_engine_available(engine);
+    EXPECT_EQ(available.has_value(), needs_met)
+        << to_string(engine) << ": "
+        << (available ? std::string("available") : available.error().message()) << findings;
+  }
 }
 
 TEST(Features, ChunkIsPmdOverPageSize) {

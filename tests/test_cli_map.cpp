@@ -320,7 +320,10 @@ struct CliMap : ::testing::Test {
   // Probe before forking children: the child's layout asks about uffd-wp.
   static void SetUpTestSuite() {
     (void)features();
-    for (Fact f : {Fact::pagemap_scan, Fact::uffd_wp_async, Fact::zero_page}) (void)kernel_fact(f);
+    for (Fact f : {Fact::pagemap_scan, Fact::uffd_wp_async, Fact::zero_page, Fact::guard_regions,
+                   Fact::scan_guard}) {
+      (void)kernel_fact(f);
+    }
   }
   void SetUp() override {
     PAGESCAN_REQUIRE_FACT(Fact::pagemap_scan);
@@ -420,7 +423,11 @@ TEST_F(CliMap, KnownPartsShowTheirPages) {
     EXPECT_EQ((*v)["counts"]["present"], 4) << half;
   }
 
-  if (part_start(*child, kGuard) && accepted_scan_categories().contains(Category::guard)) {
+  // The child installs guards where the kernel has them; map counts them where the scan
+  // reports them.
+  EXPECT_EQ(part_start(*child, kGuard) != 0, kernel_has(Fact::guard_regions))
+      << kernel_fact(Fact::guard_regions).finding;
+  if (part_start(*child, kGuard) && kernel_has(Fact::scan_guard)) {
     const json* guard = find_vma(j, part_start(*child, kGuard));
     ASSERT_NE(guard, nullptr);
     EXPECT_EQ((*guard)["counts"]["guard"], 4);

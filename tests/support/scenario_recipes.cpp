@@ -94,8 +94,7 @@ struct Part {
     return std::move(*this).then(
         [=](Scenario&, char* p) {
           if (layout::guard(p, first, count)) return std::string();
-          if (!kernel_has(Fact::guard_regions))
-            return std::string("kernel lacks MADV_GUARD_INSTALL");
+          if (!kernel_has(Fact::guard_regions)) return kernel_fact(Fact::guard_regions).finding;
           return std::string("MADV_GUARD_INSTALL: ") + std::strerror(errno);
         },
         on_fail);

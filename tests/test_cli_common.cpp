@@ -16,6 +16,7 @@
 #include "support/child_process.hpp"
 #include "support/cli_process_tree.hpp"
 #include "support/cli_runner.hpp"
+#include "support/kernel_facts.hpp"
 #include "support/memory.hpp"
 #include "support/watch_helpers.hpp"
 
@@ -57,7 +58,7 @@ std::string joined(const std::vector<std::string>& args) {
 struct CliCommon : ::testing::Test {
   static void SetUpTestSuite() { (void)features(); }  // probe before forking children
   void SetUp() override {
-    if (!features().pagemap_scan) GTEST_SKIP() << "kernel lacks PAGEMAP_SCAN";
+    PAGESCAN_REQUIRE_FACT(Fact::pagemap_scan);
     child.emplace(small_layout);
   }
   std::optional<ChildProcess> child;
@@ -288,7 +289,7 @@ TEST_F(CliCommon, JsonOnATerminalHasNoEscapeCodes) {
 // Sizes in human units in tables, bytes or pages in JSON: the page size, as an example
 // every command shows.
 TEST_F(CliCommon, TablesGiveHumanSizesJsonGivesBytes) {
-  const std::string human = "page size " + std::to_string(features().page_size / 1024) + ".0 KiB";
+  const std::string human = "page size " + std::to_string(page_size() / 1024) + ".0 KiB";
   for (const std::vector<std::string>& args : table_runs(*child)) {
     SCOPED_TRACE(joined(args));
     CliRun table = run_cli(args);
@@ -300,7 +301,7 @@ TEST_F(CliCommon, TablesGiveHumanSizesJsonGivesBytes) {
     ASSERT_EQ(j.exit_code, 0) << j.describe();
     json doc = json::parse(j.out);
     const json& page = args[0] == "demo" ? doc["map"]["page_size"] : doc["page_size"];
-    EXPECT_EQ(page, features().page_size) << j.out.substr(0, 400);
+    EXPECT_EQ(page, page_size()) << j.out.substr(0, 400);
   }
 }
 

@@ -22,7 +22,10 @@
 #include "support/cli_process_tree.hpp"
 #include "support/cli_runner.hpp"
 #include "support/io.hpp"
+#include "support/kernel_facts.hpp"
+#include "support/memory.hpp"
 #include "support/system_settings.hpp"
+#include "support/watch_helpers.hpp"
 
 namespace pagescan::test {
 namespace {
@@ -97,10 +100,8 @@ std::set<std::uint64_t> pages_of(const json& spans) {
 }
 
 struct CliDemo : ::testing::Test {
-  static void SetUpTestSuite() { (void)features(); }
-  void SetUp() override {
-    if (!features().pagemap_scan) GTEST_SKIP() << "kernel lacks PAGEMAP_SCAN";
-  }
+  static void SetUpTestSuite() { (void)features(); }  // probe before forking children
+  void SetUp() override { PAGESCAN_REQUIRE_FACT(Fact::pagemap_scan); }
 };
 
 TEST_F(CliDemo, RunsWithoutArgumentsAndLeavesNoProcessBehind) {
@@ -148,9 +149,10 @@ TEST_F(CliDemo, TextShowsFeaturesEveryPartAndTheTrackingRounds) {
   for (const char* always : {"written", "zero", "untouched", "file", "tracked"}) {
     EXPECT_EQ(part(demo, always)["available"], true) << always << ": " << part(demo, always);
   }
-  const Features& f = features();
-  EXPECT_EQ(part(demo, "thp")["available"], f.thp_mode == "madvise" || f.thp_mode == "always");
-  EXPECT_EQ(part(demo, "guard")["available"], f.guard_regions);
+  const std::string thp_mode = kernel_thp_mode();
+  EXPECT_EQ(part(demo, "thp")["available"], thp_mode == "madvise" || thp_mode == "always");
+  EXPECT_EQ(part(demo, "guard")["available"], kernel_has(Fact::guard_regions))
+      << kernel_fact(Fact::guard_regions).finding;
   EXPECT_TRUE(has_line("round 1: wrote ")) << d.run.out;
   EXPECT_TRUE(has_line("round 2: wrote ")) << d.run.out;
 }
@@ -160,24 +162,32 @@ TEST_F(CliDemo, EachPartsMapCountsEqualWhatTheWorkloadDid) {
   DemoRun d = run_demo({"--json"});
   ASSERT_EQ(d.run.exit_code, 0) << d.run.describe();
   json demo = json::parse(d.run.out);
-  const std::uint64_t page = features().page_size;
+  const std::uint64_t page = page_size();
   struct Expect {
     std::string part;
     std::string column;
-    bool of_acted;  // the count equals the part's "acted" (else: the part's page count)
+    bool of_acted;      // the count equals the part's "acted" (else: the part's page count)
+    bool none = false;  // the count is 0 whatever the workload did
   };
+  // The zero part's read pages are pfnzero only where read faults map the zero page.
+  const bool no_zero_page = !kernel_has(Fact::zero_page);
   const std::vector<Expect> expectations = {
-      {"written", "present", true}, {"zero", "pfnzero", true},     {"zero", "present", true},
-      {"thp", "present", false},    {"hugetlb", "present", false}, {"hugetlb", "huge", false},
-      {"file", "present", true},    {"file", "file", true},        {"swapped", "swapped", true},
-      {"guard", "guard", true}};
+      {"written", "present", true},  {"zero", "pfnzero", true, no_zero_page},
+      {"zero", "present", true},     {"thp", "present", false},
+      {"hugetlb", "present", false}, {"hugetlb", "huge", false},
+      {"file", "present", true},     {"file", "file", true},
+      {"swapped", "swapped", true},  {"guard", "guard", true}};
   for (const Expect& e : expectations) {
     SCOPED_TRACE(e.part + " " + e.column);
     const json& p = part(demo, e.part);
     if (p["available"] != true) continue;  // its reason is checked elsewhere
     json counts = part_counts(demo, p);
     ASSERT_TRUE(counts.contains(e.column) && !counts[e.column].is_null()) << counts;
-    EXPECT_EQ(counts[e.column], e.of_acted ? p["acted"] : p["pages"]) << p;
+    if (e.none) {
+      EXPECT_EQ(counts[e.column], 0) << p << "\n" << kernel_fact(Fact::zero_page).finding;
+    } else {
+      EXPECT_EQ(counts[e.column], e.of_acted ? p["acted"] : p["pages"]) << p;
+    }
   }
   const json& untouched = part(demo, "untouched");
   EXPECT_EQ(part_counts(demo, untouched)["present"], 0);
@@ -250,7 +260,7 @@ TEST_F(CliDemo, TrackingRoundsCollectExactlyWhatTheChildWrote) {
 
 // The rounds hold with each real engine, and the demo names the one it used.
 TEST_F(CliDemo, ForcedMprotectEngineTracksExactlyToo) {
-  if (!watch_engine_available(WatchEngine::mprotect)) GTEST_SKIP() << "mprotect engine unavailable";
+  PAGESCAN_SKIP_UNLESS_ENGINE(WatchEngine::mprotect);
   // An inherited value would win over ours (getenv takes the first).
   const char* inherited = std::getenv("PAGESCAN_WATCH_ENGINE");
   const std::string saved = inherited ? inherited : "";
@@ -271,9 +281,9 @@ TEST_F(CliDemo, ForcedMprotectEngineTracksExactlyToo) {
 // Swap on (a temporary swapfile, added by this test, never by the demo): pages paged out
 // show as SWAPPED.
 TEST_F(CliDemo, SwappedPagesShowWhenSwapIsActive) {
-  if (::geteuid() != 0) GTEST_SKIP() << "needs root to add a swapfile";
+  PAGESCAN_REQUIRE_FACT(Fact::swap);  // active, or a swapfile can be added (root)
   SwapSpace swap;
-  if (!swap.ok()) GTEST_SKIP() << "no swap: " << swap.why_not();
+  ASSERT_TRUE(swap.ok()) << swap.why_not();
   DemoRun d = run_demo({"--json"});
   ASSERT_EQ(d.run.exit_code, 0) << d.run.describe();
   json demo = json::parse(d.run.out);
@@ -285,20 +295,20 @@ TEST_F(CliDemo, SwappedPagesShowWhenSwapIsActive) {
 
 // Swap off: one line says so, and the demo does not add any.
 TEST_F(CliDemo, WithoutSwapOneLineSaysWhy) {
-  if (probe_features().swap_total_bytes > 0) {
+  if (meminfo_value("SwapTotal").value_or(0) > 0) {
     GTEST_SKIP() << "swap is active on this machine (the other branch is tested)";
   }
   DemoRun d = run_demo();
   ASSERT_EQ(d.run.exit_code, 0) << d.run.describe();
   EXPECT_NE(d.run.out.find("\nswapped: not available: no swap is active"), std::string::npos)
       << d.run.out;
-  EXPECT_EQ(probe_features().swap_total_bytes, 0u) << "the demo added swap";
+  EXPECT_EQ(meminfo_value("SwapTotal").value_or(0), 0u) << "the demo added swap";
 }
 
 // vm.nr_hugepages reads the same after the demo as before. From 0 (as root) the demo
 // borrows one page, and the pool's pages are all returned once the workload is gone.
 TEST_F(CliDemo, HugetlbPoolIsPutBack) {
-  if (features().hugetlb_page_size == 0) GTEST_SKIP() << "kernel without hugetlb";
+  if (kernel_hugetlb_page_size() == 0) GTEST_SKIP() << "no Hugepagesize: kernel without hugetlb";
   const long before = read_long(kNrHugepages);
   ASSERT_GE(before, 0);
   DemoRun d = run_demo({"--json"});
@@ -325,7 +335,7 @@ TEST_F(CliDemo, HugetlbPoolIsPutBack) {
 // signal, leaving no workload behind.
 TEST_F(CliDemo, InterruptedWhileThePoolIsRaisedPutsItBack) {
   if (::geteuid() != 0) GTEST_SKIP() << "needs root to raise vm.nr_hugepages";
-  if (features().hugetlb_page_size == 0) GTEST_SKIP() << "kernel without hugetlb";
+  if (kernel_hugetlb_page_size() == 0) GTEST_SKIP() << "no Hugepagesize: kernel without hugetlb";
   if (read_long(kNrHugepages) != 0) GTEST_SKIP() << "vm.nr_hugepages is not 0: the demo leaves it";
   bool caught = false;
   for (int attempt = 0; attempt < 20 && !caught; ++attempt) {

@@ -11,6 +11,7 @@
 #include "pagescan/features.hpp"
 #include "support/cli_process_tree.hpp"
 #include "support/cli_runner.hpp"
+#include "support/kernel_facts.hpp"
 #include "support/watch_helpers.hpp"
 
 namespace pagescan::test {
@@ -35,9 +36,7 @@ long nr_hugepages() {
 
 struct CliDemoText : ::testing::Test {
   static void SetUpTestSuite() { (void)features(); }
-  void SetUp() override {
-    if (!features().pagemap_scan) GTEST_SKIP() << "kernel lacks PAGEMAP_SCAN";
-  }
+  void SetUp() override { PAGESCAN_REQUIRE_FACT(Fact::pagemap_scan); }
 };
 
 // The demo is read on a terminal: before, its table rows reached 192 columns and wrapped.

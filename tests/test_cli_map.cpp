@@ -27,6 +27,7 @@
 #include "support/child_process.hpp"
 #include "support/cli_process_tree.hpp"
 #include "support/cli_runner.hpp"
+#include "support/kernel_facts.hpp"
 #include "support/memory.hpp"
 
 using namespace pagescan;
@@ -76,7 +77,8 @@ void report(std::vector<std::uint64_t>& out, Part part, const void* p, std::size
 }
 
 // Runs in the child. Every part is its own VMA:
-//  anon:   16 pages, 0-7 written, 8-11 read (the zero page), 12-15 untouched;
+//  anon:   16 pages, 0-7 written, 8-11 read (the zero page where the kernel has it),
+//          12-15 untouched;
 //  file:   16 pages of a deleted file whose name needs escaping everywhere, 0-7 read;
 //  guard:  16 written pages, guard markers on 4-7;
 //  uffd:   32 pages registered for async uffd-wp and protected, 0-15 written;
@@ -115,7 +117,7 @@ std::vector<std::uint64_t> known_layout() {
   for (std::size_t i = 0; i < 16; ++i) guard[i * page] = 1;
   if (::madvise(guard + 4 * page, 4 * page, kMadvGuardInstall) == 0) report(out, kGuard, guard, 16);
 
-  if (features().uffd_wp_async) {
+  if (kernel_has(Fact::uffd_wp_async)) {
     static std::optional<AsyncWp> wp;  // kept open: closing the uffd unregisters the VMA
     wp = AsyncWp::create();
     char* tracked = anon_at(isolated(32), 32);
@@ -315,9 +317,16 @@ print(json.dumps({
 
 // A child whose layout these tests know.
 struct CliMap : ::testing::Test {
-  static void SetUpTestSuite() { (void)features(); }  // probe before forking children
+  // Probe before forking children: the child's layout asks about uffd-wp.
+  static void SetUpTestSuite() {
+    (void)features();
+    for (Fact f : {Fact::pagemap_scan, Fact::uffd_wp_async, Fact::zero_page, Fact::guard_regions,
+                   Fact::scan_guard}) {
+      (void)kernel_fact(f);
+    }
+  }
   void SetUp() override {
-    if (!features().pagemap_scan) GTEST_SKIP() << "kernel lacks PAGEMAP_SCAN";
+    PAGESCAN_REQUIRE_FACT(Fact::pagemap_scan);
     child.emplace(known_layout);
     ASSERT_EQ(child->addresses().size(), 2 * kPartCount);
   }
@@ -388,7 +397,9 @@ TEST_F(CliMap, KnownPartsShowTheirPages) {
   EXPECT_EQ((*anon)["backing"], "anon");
   EXPECT_EQ((*anon)["bytes"], 16 * page_size());
   EXPECT_EQ((*anon)["counts"]["present"], 12);
-  EXPECT_EQ((*anon)["counts"]["pfnzero"], 4);
+  // The 4 read pages are the zero page, or private pages on a kernel without it.
+  EXPECT_EQ((*anon)["counts"]["pfnzero"], kernel_has(Fact::zero_page) ? 4 : 0)
+      << kernel_fact(Fact::zero_page).finding;
   EXPECT_EQ((*anon)["counts"]["file"], 0);
   EXPECT_TRUE((*anon)["counts"]["written"].is_null()) << "not uffd-wp registered";
 
@@ -412,7 +423,11 @@ TEST_F(CliMap, KnownPartsShowTheirPages) {
     EXPECT_EQ((*v)["counts"]["present"], 4) << half;
   }
 
-  if (part_start(*child, kGuard) && features().scan_categories.contains(Category::guard)) {
+  // The child installs guards where the kernel has them; map counts them where the scan
+  // reports them.
+  EXPECT_EQ(part_start(*child, kGuard) != 0, kernel_has(Fact::guard_regions))
+      << kernel_fact(Fact::guard_regions).finding;
+  if (part_start(*child, kGuard) && kernel_has(Fact::scan_guard)) {
     const json* guard = find_vma(j, part_start(*child, kGuard));
     ASSERT_NE(guard, nullptr);
     EXPECT_EQ((*guard)["counts"]["guard"], 4);
@@ -520,7 +535,8 @@ TEST_F(CliMap, JsonCsvAndTableAgree) {
 }
 
 TEST_F(CliMap, HeatStripOfAHalfWrittenVmaIsFullThenEmpty) {
-  if (!part_start(*child, kUffd)) GTEST_SKIP() << "kernel lacks async userfaultfd write-protect";
+  PAGESCAN_REQUIRE_FACT(Fact::uffd_wp_async);
+  ASSERT_NE(part_start(*child, kUffd), 0u) << "the child could not track its uffd part";
   const std::string row = hex(part_start(*child, kUffd)) + "-" + hex(part_end(*child, kUffd));
   auto strip_of = [&](const CliRun& run) {
     std::vector<std::string> lines = run.out_lines();
@@ -562,7 +578,7 @@ TEST_F(CliMap, HeatStripOfAHalfWrittenVmaIsFullThenEmpty) {
 }
 
 TEST_F(CliMap, PresentHeatMarksPartlyFilledCells) {
-  // 16 pages, 12 present (8 written, 4 zero page): at 16 cells, 12 full and 4 empty; at
+  // 16 pages, 12 present (8 written, 4 read): at 16 cells, 12 full and 4 empty; at
   // 2 cells, one full and one at 4/8 = half.
   const std::string row = hex(part_start(*child, kAnon)) + "-" + hex(part_end(*child, kAnon));
   for (const auto& [width, strip] :

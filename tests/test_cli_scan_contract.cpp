@@ -23,6 +23,7 @@
 #include "pagescan/scan.hpp"
 #include "support/child_process.hpp"
 #include "support/cli_runner.hpp"
+#include "support/kernel_facts.hpp"
 #include "support/memory.hpp"
 
 namespace pagescan::test {
@@ -43,15 +44,16 @@ std::uint64_t from_hex(const std::string& text) {
   return std::stoull(text.substr(2), nullptr, 16);
 }
 
-// The child's layout: 16 anonymous pages, 0-3 written, 4-7 read (zero page), 8-11
-// untouched (page 10 a guard page when the kernel has guard regions), 12-15 written;
-// then a private file mapping of 4 pages whose first 2 were read.
+// The child's layout: 16 anonymous pages, 0-3 written, 4-7 read (the zero page where the
+// kernel has it, else private pages), 8-11 untouched (page 10 a guard page when the
+// kernel has guard regions), 12-15 written; then a private file mapping of 4 pages whose
+// first 2 were read.
 std::vector<std::uint64_t> build_known_layout() {
   Mapping anon = Mapping::anonymous(16);
   ::madvise(anon.data(), anon.length(), MADV_NOHUGEPAGE);
   anon.write_pages(0, 4);
   for (std::size_t i = 4; i < 8; ++i) anon.read_page(i);
-  if (features().guard_regions) ::madvise(anon.page(10), page_size(), kMadvGuardInstall);
+  if (kernel_has(Fact::guard_regions)) ::madvise(anon.page(10), page_size(), kMadvGuardInstall);
   anon.write_pages(12, 4);
   Mapping file = Mapping::file(4, /*shared=*/false);
   file.read_page(0);
@@ -65,7 +67,7 @@ std::vector<std::uint64_t> build_known_layout() {
 // Every category the kernel (or, without the ioctl, the emulator) reports: the CLI's
 // default --return.
 Categories default_return() {
-  return features().pagemap_scan ? features().scan_categories : Categories::all_known();
+  return kernel_has(Fact::pagemap_scan) ? accepted_scan_categories() : Categories::all_known();
 }
 
 // The regions of a `scan --json` answer, parsed back into library values.
@@ -109,6 +111,7 @@ void expect_usage_error(const CliRun& run, const std::string& offending) {
 class CliScan : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
+    (void)kernel_fact(Fact::guard_regions);  // probed here, not in the child
     child_ = std::make_unique<ChildProcess>(build_known_layout);
     ASSERT_EQ(child_->addresses().size(), 4u);
     auto process = Process::attach(child_->pid());
@@ -173,7 +176,7 @@ TEST_F(CliScan, JsonHasDocumentedFieldsAndTypes) {
   EXPECT_TRUE(a.at("pid").is_number_integer());
   EXPECT_EQ(a.at("pid").get<long>(), child_->pid());
   EXPECT_TRUE(a.at("backend").is_string());
-  EXPECT_EQ(a.at("page_size").get<std::uint64_t>(), features().page_size);
+  EXPECT_EQ(a.at("page_size").get<std::uint64_t>(), page_size());
   for (const char* key : {"start", "end", "walk_end"}) {
     ASSERT_TRUE(a.at(key).is_string()) << key;
     EXPECT_TRUE(std::regex_match(a.at(key).get<std::string>(), address)) << key << ": " << a[key];
@@ -188,7 +191,7 @@ TEST_F(CliScan, JsonHasDocumentedFieldsAndTypes) {
     EXPECT_TRUE(std::regex_match(r.at("start").get<std::string>(), address)) << r;
     EXPECT_TRUE(std::regex_match(r.at("end").get<std::string>(), address)) << r;
     EXPECT_TRUE(r.at("pages").is_number_unsigned()) << r;
-    EXPECT_EQ(r.at("pages").get<std::uint64_t>() * features().page_size,
+    EXPECT_EQ(r.at("pages").get<std::uint64_t>() * page_size(),
               from_hex(r.at("end").get<std::string>()) - from_hex(r.at("start").get<std::string>()))
         << r;
     ASSERT_TRUE(r.at("categories").is_array()) << r;
@@ -223,8 +226,12 @@ TEST_F(CliScan, FiltersGiveTheLibraryAnswerForTheSameRequest) {
   std::vector<PageRegion> got = regions_of(answer);
   EXPECT_EQ(got, expected.regions)
       << "cli: " << describe(got) << "\nlibrary: " << describe(expected.regions);
-  // The zero pages (4-7) and the untouched pages are filtered out.
+  // The untouched pages are filtered out, and the read ones (4-7) when they are the zero
+  // page; private read pages join the written pages 0-3 in one region.
   EXPECT_EQ(got.size(), 2u) << describe(got);
+  std::uint64_t pages = 0;
+  for (const PageRegion& r : got) pages += r.pages(page_size());
+  EXPECT_EQ(pages, kernel_has(Fact::zero_page) ? 8u : 12u) << kernel_fact(Fact::zero_page).finding;
   for (const PageRegion& r : got) EXPECT_EQ(r.categories, Category::present | Category::written);
 }
 
@@ -241,10 +248,10 @@ TEST_F(CliScan, ReturnListIsNotWidened) {
 TEST_F(CliScan, DefaultRangeIsTheWholeAddressSpaceOfAnotherPid) {
   json answer = run_json({"scan", pid(), "--json"});
   EXPECT_EQ(answer.at("start").get<std::string>(), "0x0");
-  EXPECT_EQ(answer.at("end").get<std::string>(), hex(features().user_address_limit));
+  EXPECT_EQ(answer.at("end").get<std::string>(), hex(kernel_user_address_limit()));
   EXPECT_TRUE(answer.at("complete").get<bool>());
   ScanResult expected =
-      library_scan(ScanRequest::over(0, features().user_address_limit).returning(default_return()));
+      library_scan(ScanRequest::over(0, kernel_user_address_limit()).returning(default_return()));
   std::vector<PageRegion> got = regions_of(answer);
   EXPECT_EQ(got, expected.regions)
       << "cli: " << describe(got) << "\nlibrary: " << describe(expected.regions);

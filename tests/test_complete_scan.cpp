@@ -13,6 +13,7 @@
 #include "kernel/uapi.hpp"
 #include "pagescan/features.hpp"
 #include "pagescan/scan.hpp"
+#include "support/kernel_facts.hpp"
 #include "support/memory.hpp"
 #include "support/scan_helpers.hpp"
 #include "support/system_settings.hpp"
@@ -202,7 +203,8 @@ TEST(CompleteScan, BudgetEndingAtARunEndStopsAtTheNextMatch) {
 TEST(CompleteScan, ResumeInsideAThpReportsTheRestOfTheHugePage) {
   PAGESCAN_SKIP_WITHOUT_SCAN();
   Mapping m = Mapping::aligned(kThpSize, kThpSize);
-  if (!make_thp(m)) GTEST_SKIP() << "no THP could be formed (THP mode not madvise/always?)";
+  PAGESCAN_REQUIRE_FACT(Fact::thp);
+  ASSERT_TRUE(make_thp(m)) << "no THP although " << kernel_fact(Fact::thp).finding;
   auto req = ScanRequest::over(m.start(), m.end())
                  .all_of(Category::present)
                  .returning(Category::present | Category::huge)
@@ -229,10 +231,11 @@ TEST(CompleteScan, ResumeInsideAThpReportsTheRestOfTheHugePage) {
 // HUGE); resuming from walk_end reports the rest (§3.5).
 TEST(CompleteScan, ResumeInsideAHugetlbPageReportsTheRest) {
   PAGESCAN_SKIP_WITHOUT_SCAN();
+  PAGESCAN_REQUIRE_FACT(Fact::hugetlb);
   HugetlbReservation reserve(2);
-  if (!reserve.ok()) GTEST_SKIP() << "no hugetlb pages: " << reserve.why_not();
+  ASSERT_TRUE(reserve.ok()) << reserve.why_not();
   auto m = Mapping::hugetlb(2 * kThpSize);
-  if (!m) GTEST_SKIP() << "MAP_HUGETLB refused";
+  ASSERT_TRUE(m) << "MAP_HUGETLB: " << std::strerror(errno);
   m->write_page(0);
   m->write_page(512);
   auto req = ScanRequest::over(m->start(), m->end())
@@ -258,12 +261,14 @@ TEST(CompleteScan, ResumeInsideAHugetlbPageReportsTheRest) {
 // page (it stays written), and says which page was withdrawn.
 TEST(CompleteScan, WithdrawnPartialHugetlbPageUnderWriteProtectIsNamed) {
   PAGESCAN_SKIP_WITHOUT_SCAN();
+  PAGESCAN_REQUIRE_FACT(Fact::uffd_wp_async);
   auto wp = AsyncWp::create();
-  if (!wp) GTEST_SKIP() << "kernel lacks async userfaultfd write-protect";
+  ASSERT_TRUE(wp) << "no async uffd-wp although " << kernel_fact(Fact::uffd_wp_async).finding;
+  PAGESCAN_REQUIRE_FACT(Fact::hugetlb);
   HugetlbReservation reserve(2);
-  if (!reserve.ok()) GTEST_SKIP() << "no hugetlb pages: " << reserve.why_not();
+  ASSERT_TRUE(reserve.ok()) << reserve.why_not();
   auto m = Mapping::hugetlb(2 * kThpSize);
-  if (!m) GTEST_SKIP() << "MAP_HUGETLB refused";
+  ASSERT_TRUE(m) << "MAP_HUGETLB: " << std::strerror(errno);
   wp->init(m->data(), m->length());
   m->write_page(0);
   m->write_page(512);
@@ -338,8 +343,9 @@ TEST(CompleteScan, UnalignedEndIsRoundedUpLikeTheKernel) {
 // have protected the first VMA before failing, §2.2).
 TEST(CompleteScan, CheckWpAsyncFailureLeavesNoProtectionBehind) {
   PAGESCAN_SKIP_WITHOUT_SCAN();
+  PAGESCAN_REQUIRE_FACT(Fact::uffd_wp_async);
   auto wp = AsyncWp::create();
-  if (!wp) GTEST_SKIP() << "kernel lacks async userfaultfd write-protect";
+  ASSERT_TRUE(wp) << "no async uffd-wp although " << kernel_fact(Fact::uffd_wp_async).finding;
   Mapping m = Mapping::anonymous(8);
   // The first half is tracked (registration splits the VMA); the second half is not.
   wp->init(m.data(), 4 * page_size());

@@ -19,6 +19,7 @@
 #include "pagescan/scan.hpp"
 #include "support/conformance.hpp"
 #include "support/conformance_wp.hpp"
+#include "support/kernel_facts.hpp"
 #include "support/memory.hpp"
 #include "support/system_settings.hpp"
 
@@ -38,19 +39,19 @@ class BaseTests : public PagemapIoctlTest, public ::testing::WithParamInterface<
  protected:
   void SetUp() override {
     PagemapIoctlTest::SetUp();
-    if (IsSkipped()) return;
+    if (IsSkipped() || HasFatalFailure()) return;
     kind_ = GetParam();
     if (is_hugetlb(kind_)) {
+      PAGESCAN_REQUIRE_FACT(Fact::hugetlb);
       reservation_.emplace(kHugetlbPages);
-      if (!reservation_->ok()) {
-        GTEST_SKIP() << selftest_prefix(kind_)
-                     << " needs hugetlb pages: " << reservation_->why_not();
-      }
+      ASSERT_TRUE(reservation_->ok())
+          << selftest_prefix(kind_) << " needs hugetlb pages: " << reservation_->why_not();
+    }
+    if (kind_ == MemoryKind::huge_page) {
+      PAGESCAN_REQUIRE_FACT(Fact::thp);
     }
     std::string why_not;
     auto m = make_memory(kind_, why_not);
-    if (!m && kind_ == MemoryKind::huge_page)
-      GTEST_SKIP() << selftest_prefix(kind_) << " " << why_not;
     ASSERT_TRUE(m) << selftest_prefix(kind_) << " " << why_not;
     mem_ = std::move(*m);
     ASSERT_NO_FATAL_FAILURE(track(mem_));

@@ -12,6 +12,7 @@
 #include "pagescan/scan.hpp"
 #include "support/conformance.hpp"
 #include "support/conformance_wp.hpp"
+#include "support/kernel_facts.hpp"
 #include "support/memory.hpp"
 
 using namespace pagescan;
@@ -29,13 +30,11 @@ class HpageUnitTests : public PagemapIoctlTest {
  protected:
   void SetUp() override {
     PagemapIoctlTest::SetUp();
-    if (IsSkipped()) return;
+    if (IsSkipped() || HasFatalFailure()) return;
     map_ = Mapping::aligned(kThps * kThpSize, kThpSize);
     ASSERT_NE(map_.data(), nullptr);
-    if (!make_thp(map_)) {
-      GTEST_SKIP() << "an aligned MADV_HUGEPAGE region did not become PMD-mapped THPs "
-                      "(transparent_hugepage/enabled must be madvise or always)";
-    }
+    PAGESCAN_REQUIRE_FACT(Fact::thp);
+    ASSERT_TRUE(make_thp(map_)) << "no THP although " << kernel_fact(Fact::thp).finding;
     // The selftest only checks that madvise succeeded; we check that all ten THPs formed,
     // so every check below starts from PMD-mapped memory.
     auto huge = scan_or_fail(huge_pages());

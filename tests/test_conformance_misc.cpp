@@ -11,15 +11,14 @@
 #include <cstdint>
 #include <cstring>
 #include <deque>
-#include <fstream>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "kernel/uapi.hpp"
-#include "pagescan/features.hpp"
 #include "pagescan/scan.hpp"
 #include "support/conformance.hpp"
+#include "support/kernel_facts.hpp"
 #include "support/memory.hpp"
 #include "support/system_settings.hpp"
 
@@ -40,13 +39,6 @@ bool is_gap(std::uint64_t start, std::uint64_t len) {
     }
   }
   return true;
-}
-
-std::string read_line(const char* path) {
-  std::ifstream in(path);
-  std::string line;
-  std::getline(in, line);
-  return line;
 }
 
 // A memfd of `pages` pages mapped MAP_SHARED (shmem).
@@ -144,6 +136,7 @@ TEST_F(Userfaultfd, AllNewPagesMustNotBeWrittenAfterMprotectSplits) {
 class Zeropfn : public PagemapIoctlTest {};
 
 TEST_F(Zeropfn, ReadOnlyAnonPagesArePfnzero) {
+  PAGESCAN_REQUIRE_FACT(Fact::zero_page);  // else read faults map private pages
   constexpr std::size_t kPages = 10;
   Mapping mem = Mapping::anonymous(kPages, 0, PROT_READ);
   ASSERT_NE(mem.data(), nullptr);
@@ -171,16 +164,10 @@ TEST_F(Zeropfn, ReadOnlyAnonPagesArePfnzero) {
 }
 
 TEST_F(Zeropfn, HugeZeroPageIsPfnzero) {
-  const char* knob = "/sys/kernel/mm/transparent_hugepage/use_zero_page";
-  std::string use_zero_page = read_line(knob);
-  if (use_zero_page != "1") {
-    GTEST_SKIP() << knob << " is '" << use_zero_page << "', not 1: no huge zero page";
-  }
+  PAGESCAN_REQUIRE_FACT(Fact::huge_zero_page);  // needs THP and use_zero_page=1
   Mapping mem = Mapping::aligned(kThpSize, kThpSize);
   ASSERT_NE(mem.data(), nullptr);
-  if (::madvise(mem.data(), mem.length(), MADV_HUGEPAGE) != 0) {
-    GTEST_SKIP() << "MADV_HUGEPAGE failed (" << std::strerror(errno) << "): THP is disabled";
-  }
+  ASSERT_EQ(::madvise(mem.data(), mem.length(), MADV_HUGEPAGE), 0) << std::strerror(errno);
   mem.read_page(0);  // a read fault maps the huge zero page over the whole PMD
 
   std::vector<PageRegion> vec(2, kSentinel);
@@ -253,14 +240,11 @@ void check_guard_pagemap_scan(const Mapping& mem) {
   EXPECT_EQ(r->walk_end, mem.end());
 }
 
-#define SKIP_WITHOUT_GUARD_CATEGORY()                                                        \
-  do {                                                                                       \
-    if (!features().pagemap_scan) GTEST_SKIP() << "kernel lacks PAGEMAP_SCAN";               \
-    if (!features().scan_categories.contains(kGuard)) {                                      \
-      GTEST_SKIP() << "kernel " << features().kernel_release                                 \
-                   << " lacks PAGE_IS_GUARD (Linux 6.16)";                                   \
-    }                                                                                        \
-    if (!features().guard_regions) GTEST_SKIP() << "kernel lacks MADV_GUARD_INSTALL (6.13)"; \
+// PAGE_IS_GUARD came in Linux 6.16, MADV_GUARD_INSTALL in 6.13.
+#define SKIP_WITHOUT_GUARD_CATEGORY()           \
+  do {                                          \
+    PAGESCAN_REQUIRE_FACT(Fact::scan_guard);    \
+    PAGESCAN_REQUIRE_FACT(Fact::guard_regions); \
   } while (0)
 
 }  // namespace
@@ -296,7 +280,7 @@ namespace {
 
 // The categories scan() reports for the page at `p` (none if it is not reported).
 Categories scanned_categories(const void* p) {
-  const Categories all = features().scan_categories & Categories::all_known();
+  const Categories all = accepted_scan_categories();
   auto r = scan(self_process(),
                 ScanRequest::over(addr(p), addr(p) + page_size()).any_of(all).returning(all));
   if (!r) {
@@ -365,7 +349,7 @@ class PageZoo {
       kinds_.push_back({"uffd-wp protected page, then written", rewritten.data()});
     }
 
-    if (features().guard_regions) {
+    if (kernel_has(Fact::guard_regions)) {
       const Mapping& guarded = add(Mapping::anonymous(2));
       ::madvise(guarded.data(), page_size(), uapi::kMadvGuardInstall);
       kinds_.push_back({"guard marker", guarded.data()});
@@ -379,7 +363,7 @@ class PageZoo {
     }
 
     Mapping huge_zero = Mapping::aligned(kThpSize, kThpSize);
-    if (features().thp_use_zero_page &&
+    if (kernel_has(Fact::huge_zero_page) &&
         ::madvise(huge_zero.data(), huge_zero.length(), MADV_HUGEPAGE) == 0) {
       const Mapping& z = add(std::move(huge_zero));
       z.read_page(0);
@@ -416,7 +400,7 @@ void expect_identity(const std::vector<PageKind>& kinds, std::uint64_t pagemap_b
 class PagemapIdentity : public ::testing::Test {
  protected:
   void SetUp() override {
-    if (!features().pagemap_scan) GTEST_SKIP() << "kernel lacks PAGEMAP_SCAN";
+    PAGESCAN_REQUIRE_FACT(Fact::pagemap_scan);
     zoo_.emplace();
   }
   std::optional<PageZoo> zoo_;
@@ -432,17 +416,15 @@ TEST_F(PagemapIdentity, PopulatedMatchesPagemapBits63And62) {
 }
 
 TEST_F(PagemapIdentity, SoftDirtyMatchesPagemapBit55) {
-  if (!features().soft_dirty) {
-    GTEST_SKIP() << "kernel " << features().kernel_release
-                 << " has no working soft-dirty tracking: " << features().soft_dirty_detail;
-  }
-  ASSERT_TRUE(features().scan_categories.contains(Category::soft_dirty));
+  PAGESCAN_REQUIRE_FACT(Fact::soft_dirty);
+  PAGESCAN_REQUIRE_FACT(Fact::scan_soft_dirty);
   expect_identity(zoo_->kinds(), uapi::PM_SOFT_DIRTY, Category::soft_dirty);
 }
 
 TEST_F(PagemapIdentity, SwappedOutPageMatchesBits62And63) {
+  PAGESCAN_REQUIRE_FACT(Fact::swap);
   SwapSpace swap(16u << 20);
-  if (!swap.ok()) GTEST_SKIP() << "no swap: " << swap.why_not();
+  ASSERT_TRUE(swap.ok()) << swap.why_not();
   Mapping mem = Mapping::anonymous(1);
   mem.write_page(0, 7);
   std::uint64_t entry = 0;

@@ -50,7 +50,7 @@ class SanityTests : public PagemapIoctlTest {
   // mmap + wp_init + wp_addr_range of 10 anonymous pages, as each part of the selftest.
   void SetUp() override {
     PagemapIoctlTest::SetUp();
-    if (IsSkipped()) return;
+    if (IsSkipped() || HasFatalFailure()) return;
     mem_ = Mapping::anonymous(kPages);
     ASSERT_NO_FATAL_FAILURE(track(mem_));
   }

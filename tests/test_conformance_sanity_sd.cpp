@@ -52,7 +52,7 @@ class SanityTestsSd : public PagemapIoctlTest {
   // The selftest's starting point: 1000 anonymous pages, registered and write-protected.
   void SetUp() override {
     PagemapIoctlTest::SetUp();
-    if (IsSkipped()) return;
+    if (IsSkipped() || HasFatalFailure()) return;
     mem_ = Mapping::anonymous(kPages);
     ASSERT_NO_FATAL_FAILURE(track(mem_));
   }

@@ -60,7 +60,7 @@ class MprotectTests : public PagemapIoctlTest {
  protected:
   void SetUp() override {
     PagemapIoctlTest::SetUp();
-    if (IsSkipped()) return;
+    if (IsSkipped() || HasFatalFailure()) return;
     mem_ = Mapping::anonymous(2);
     ASSERT_NO_FATAL_FAILURE(track(mem_));
   }
@@ -149,7 +149,7 @@ class TransactTest : public PagemapIoctlTest {
 
   void SetUp() override {
     PagemapIoctlTest::SetUp();
-    if (IsSkipped()) return;
+    if (IsSkipped() || HasFatalFailure()) return;
     mem_ = Mapping::anonymous(kThreads * kPagesPerThread);
     ASSERT_NO_FATAL_FAILURE(track(mem_));
     mem_.write_pages(0, mem_.pages(), 0);

@@ -14,6 +14,7 @@
 #include "pagescan/features.hpp"
 #include "support/differential.hpp"
 #include "support/irreducible.hpp"
+#include "support/kernel_facts.hpp"
 #include "support/scan_helpers.hpp"
 #include "support/scenarios.hpp"
 #include "support/system_settings.hpp"
@@ -105,8 +106,7 @@ std::optional<DiffReport> compare_write_protect(const std::string& name, std::st
 
 #define PAGESCAN_SKIP_WITHOUT_ASYNC_WP() \
   PAGESCAN_SKIP_WITHOUT_SCAN();          \
-  if (!features().uffd_wp_async)         \
-  GTEST_SKIP() << "kernel lacks async userfaultfd write-protect (UFFD_FEATURE_WP_ASYNC)"
+  PAGESCAN_REQUIRE_FACT(Fact::uffd_wp_async)
 
 }  // namespace
 

@@ -19,11 +19,14 @@
 #include "pagescan/scan.hpp"
 #include "proc/maps.hpp"
 #include "support/child_process.hpp"
+#include "support/kernel_facts.hpp"
 #include "support/scan_helpers.hpp"
 
 using namespace pagescan;
 using namespace pagescan::emulate;
 using pagescan::test::ChildProcess;
+using pagescan::test::Fact;
+using pagescan::test::kernel_has;
 
 namespace {
 
@@ -378,7 +381,7 @@ TEST_F(EmulatedWindows, HoleLookupSwitchesTheWindowToSmapsInPlace) {
     }
   }
   EXPECT_TRUE(found) << "no region covers the PMD hole at " << hole;
-  if (features().pagemap_scan) {
+  if (kernel_has(Fact::pagemap_scan)) {
     auto kernel = scan(*process_, r, ScanOptions{0, BackendChoice::kernel});
     ASSERT_TRUE(kernel) << kernel.error().message();
     EXPECT_EQ(got, kernel->regions);

@@ -24,6 +24,7 @@
 #include "support/child_process.hpp"
 #include "support/cli_runner.hpp"
 #include "support/error_matrix_state.hpp"
+#include "support/kernel_facts.hpp"
 #include "support/memory.hpp"
 #include "support/watch_helpers.hpp"
 
@@ -129,7 +130,7 @@ class CliErrorMatrix : public ::testing::TestWithParam<CliRow> {
     replace_all(text, "{lo}", hex_address(child_->addresses()[0]));
     replace_all(text, "{hi}", hex_address(child_->addresses()[1]));
     replace_all(text, "{page}", std::to_string(page_size()));
-    replace_all(text, "{limit}", hex_address(features().user_address_limit));
+    replace_all(text, "{limit}", hex_address(kernel_user_address_limit()));
     replace_all(text, "{tmp}", tmp);
     return text;
   }
@@ -142,7 +143,7 @@ std::unique_ptr<ChildProcess> CliErrorMatrix::child_;
 TEST_P(CliErrorMatrix, OneExactLineTheExitCodeAndNothingLeftBehind) {
   const CliRow& row = GetParam();
   if (row.pending) GTEST_SKIP() << "pending fix: " << row.pending;
-  if (!features().pagemap_scan) GTEST_SKIP() << "kernel lacks PAGEMAP_SCAN";
+  PAGESCAN_REQUIRE_FACT(Fact::pagemap_scan);
   TempDir tmp;
   ASSERT_FALSE(tmp.path().empty());
   std::vector<std::string> args;
@@ -632,7 +633,7 @@ TEST(CliErrorMatrixTargets, UnprivilegedUserOnARootProcessIsARuntimeError) {
 // PID 1 as root: what the kernel's ptrace check on /proc/1/pagemap says (read only).
 TEST(CliErrorMatrixTargets, PidOneAsRootFollowsTheKernelsPtraceCheck) {
   if (::geteuid() != 0) GTEST_SKIP() << "not root: see the unprivileged row";
-  if (!features().pagemap_scan) GTEST_SKIP() << "kernel lacks PAGEMAP_SCAN";
+  PAGESCAN_REQUIRE_FACT(Fact::pagemap_scan);
   int fd = ::open("/proc/1/pagemap", O_RDONLY | O_CLOEXEC);
   const int open_errno = errno;
   CliRun run = run_cli({"scan", "1", "--all-of", "present", "--return", "present", "--json"});
@@ -649,7 +650,7 @@ TEST(CliErrorMatrixTargets, PidOneAsRootFollowsTheKernelsPtraceCheck) {
 // --write-protect on another process's ordinary memory: the kernel skips VMAs that are not
 // async-WP registered (kernel-pagemap-scan.md §3.2), so the answer is empty, exit 0.
 TEST(CliErrorMatrixTargets, WriteProtectOnAnotherProcessGivesNoRegions) {
-  if (!features().pagemap_scan) GTEST_SKIP() << "kernel lacks PAGEMAP_SCAN";
+  PAGESCAN_REQUIRE_FACT(Fact::pagemap_scan);
   ChildProcess child(four_written_pages);
   const std::string range =
       hex_address(child.addresses()[0]) + "-" + hex_address(child.addresses()[1]);
@@ -669,7 +670,7 @@ TEST(CliErrorMatrixTargets, WriteProtectOnAnotherProcessGivesNoRegions) {
 // An SVG whose rename fails after the temporary was written: the temporary is removed and
 // the directory in the way untouched.
 TEST(CliErrorMatrixTargets, SvgOverADirectoryLeavesNoTemporary) {
-  if (!features().pagemap_scan) GTEST_SKIP() << "kernel lacks PAGEMAP_SCAN";
+  PAGESCAN_REQUIRE_FACT(Fact::pagemap_scan);
   TempDir tmp;
   ASSERT_EQ(::mkdir((tmp.path() + "/taken.svg").c_str(), 0755), 0);
   CliRun run = run_cli({"map", "self", "--svg", tmp.path() + "/taken.svg"});

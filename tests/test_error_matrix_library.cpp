@@ -31,6 +31,7 @@
 #include "support/child_process.hpp"
 #include "support/cli_runner.hpp"
 #include "support/error_matrix_state.hpp"
+#include "support/kernel_facts.hpp"
 #include "support/memory.hpp"
 #include "support/scan_helpers.hpp"
 #include "support/system_settings.hpp"
@@ -115,7 +116,8 @@ struct Tracked {
 };
 
 #define PAGESCAN_SKIP_WITHOUT_ASYNC_WP(tracked) \
-  if (!(tracked)) GTEST_SKIP() << "kernel lacks async userfaultfd write-protect"
+  PAGESCAN_REQUIRE_FACT(Fact::uffd_wp_async);   \
+  ASSERT_TRUE(tracked) << "no async uffd-wp although " << kernel_fact(Fact::uffd_wp_async).finding
 
 // ---------------------------------------------------------------------------------------
 // ScanRequest fields, in the order pagemap_scan_get_args() checks them (§2.1).
@@ -160,13 +162,13 @@ std::string unsupported_categories(const char* field, std::uint64_t bits, std::u
   return std::string(field) + " " + hex_address(bits) + " has " +
          to_string(Categories::from_bits(bad)) +
          ", which this kernel does not support (supported: " +
-         to_string(features().scan_categories) + ")";
+         to_string(accepted_scan_categories()) + ")";
 }
 
 std::string beyond_user_space(const RawScanArgs& a) {
   return "range [" + hex_address(a.start) + ", " + hex_address(a.end) +
          ") goes beyond the user address space (highest end " +
-         hex_address(features().user_address_limit) + ")";
+         hex_address(kernel_user_address_limit()) + ")";
 }
 
 // Pure (no probing): the list is also read while tests are registered.
@@ -211,7 +213,7 @@ std::vector<RequestRow> request_rows() {
          return "end " + hex_address(a.end) + " is before start " + hex_address(a.start);
        }},
       {"EndBeyondUserSpace", false,
-       [](RawScanArgs& a) { a.end = features().user_address_limit + page_size(); }, EFAULT,
+       [](RawScanArgs& a) { a.end = kernel_user_address_limit() + page_size(); }, EFAULT,
        beyond_user_space},
       {"EndOverflowing", false, [](RawScanArgs& a) { a.end = ~0ull; }, EFAULT, beyond_user_space},
       {"VecNullWithVecLen", true, [](RawScanArgs& a) { a.vec = 0, a.vec_len = 3; }, EINVAL,
@@ -220,7 +222,7 @@ std::vector<RequestRow> request_rows() {
              "vec is NULL but vec_len is 3 (expected vec_len 0 without an output buffer)");
        }},
       {"VecBeyondUserSpace", true,
-       [](RawScanArgs& a) { a.vec = features().user_address_limit - 8, a.vec_len = 1; }, EFAULT,
+       [](RawScanArgs& a) { a.vec = kernel_user_address_limit() - 8, a.vec_len = 1; }, EFAULT,
        [](const RawScanArgs& a) {
          return "output buffer vec " + hex_address(a.vec) +
                 " with vec_len 1 does not fit in the user address space";
@@ -386,7 +388,7 @@ TEST(ErrorMatrixChild, DISABLED_PrintsTheAutomaticWatchEngine) {
 // The uffd engine collects with scan(), which reads PAGESCAN_BACKEND: a bad value fails
 // the engine's self-test and automatic silently takes the next engine (mprotect).
 TEST_F(ErrorMatrix, BadPagescanBackendDoesNotDemoteTheWatchEngine) {
-  if (!watch_engine_available(WatchEngine::uffd)) GTEST_SKIP() << "uffd engine unavailable";
+  PAGESCAN_SKIP_UNLESS_ENGINE(WatchEngine::uffd);
   char self[4096] = {};
   ASSERT_GT(::readlink("/proc/self/exe", self, sizeof self - 1), 0);
   CliRun run =
@@ -399,7 +401,8 @@ TEST_F(ErrorMatrix, BadPagescanBackendDoesNotDemoteTheWatchEngine) {
 
 // On a kernel without the ioctl, forcing the kernel backend names the request's range.
 TEST_F(ErrorMatrix, ForcedKernelBackendWithoutPagemapScanNamesTheRange) {
-  if (features().pagemap_scan) GTEST_SKIP() << "this kernel has PAGEMAP_SCAN: row not reachable";
+  if (kernel_has(Fact::pagemap_scan))
+    GTEST_SKIP() << "this kernel has PAGEMAP_SCAN: row not reachable";
   Mapping m = Mapping::anonymous(2);
   ScanOptions kernel;
   kernel.backend = BackendChoice::kernel;
@@ -488,7 +491,7 @@ TEST_F(ErrorMatrix, PidOneAsRootFollowsTheKernelsPtraceCheck) {
     ::close(fd);
     auto p = Process::attach(1);
     ASSERT_TRUE(p) << p.error().message();
-    auto r = scan(*p, ScanRequest::over(0, features().user_address_limit)
+    auto r = scan(*p, ScanRequest::over(0, kernel_user_address_limit())
                           .all_of(Category::present)
                           .returning(Category::present));
     ASSERT_TRUE(r) << r.error().message();
@@ -525,7 +528,7 @@ TEST_F(ErrorMatrix, TargetThatExitedIsNoSuchProcessOnEveryEntryPoint) {
   auto p = Process::attach(pid);
   ASSERT_TRUE(p) << p.error().message();
   child.kill_and_reap();
-  const std::uint64_t lo = 0, hi = features().user_address_limit;
+  const std::uint64_t lo = 0, hi = kernel_user_address_limit();
   const std::string message = scan_context("pid " + std::to_string(pid), lo, hi) +
                               ": PAGEMAP_SCAN: No such process (pid " + std::to_string(pid) +
                               " exited while it was being read)";
@@ -721,7 +724,7 @@ TEST_F(ErrorMatrix, WatchOfALengthRunningPastTheAddressSpace) {
                ErrorKind::invalid_argument,
                "watch of " + std::to_string(SIZE_MAX) + " bytes at " + hex_address(m.start()) +
                    ": the range runs past the end of the user address space (highest end " +
-                   hex_address(features().user_address_limit) + ")",
+                   hex_address(kernel_user_address_limit()) + ")",
                m.start(), m.end());
 }
 
@@ -737,7 +740,7 @@ TEST_F(ErrorMatrix, WatchOfARangeNotWhollyMapped) {
                  m.end());
   }
   // Beyond the user address space is "not mapped" too.
-  const std::uint64_t limit = features().user_address_limit, page = page_size();
+  const std::uint64_t limit = kernel_user_address_limit(), page = page_size();
   expect_error(
       [&] {
         return outcome_of(WriteWatch::create(reinterpret_cast<void*>(limit - page), 2 * page));
@@ -800,11 +803,11 @@ TEST_F(ErrorMatrix, MprotectWatchOfMixedProtections) {
 }
 
 TEST_F(ErrorMatrix, MprotectWatchOfHugetlbMemory) {
-  if (features().hugetlb_page_size == 0) GTEST_SKIP() << "no hugetlb on this kernel";
+  PAGESCAN_REQUIRE_FACT(Fact::hugetlb);
   HugetlbReservation reservation(1);
-  if (!reservation.ok()) GTEST_SKIP() << "no huge page: " << reservation.why_not();
-  auto m = Mapping::hugetlb(features().hugetlb_page_size);
-  if (!m) GTEST_SKIP() << "MAP_HUGETLB refused";
+  ASSERT_TRUE(reservation.ok()) << reservation.why_not();
+  auto m = Mapping::hugetlb(kernel_hugetlb_page_size());
+  ASSERT_TRUE(m) << "MAP_HUGETLB: " << std::strerror(errno);
   expect_error(
       [&] {
         return outcome_of(
@@ -933,7 +936,7 @@ TEST_F(ErrorMatrix, SnapshotOfALengthRunningPastTheAddressSpace) {
                ErrorKind::invalid_argument,
                "snapshot of " + std::to_string(SIZE_MAX) + " bytes at " + hex_address(m.start()) +
                    ": the range runs past the end of the user address space (highest end " +
-                   hex_address(features().user_address_limit) + ")",
+                   hex_address(kernel_user_address_limit()) + ")",
                m.start() - page_size(), m.end() + page_size());
 }
 

@@ -4,6 +4,7 @@
 #include <sys/shm.h>
 
 #include "pagescan/memory_map.hpp"
+#include "support/kernel_facts.hpp"
 #include "support/memory.hpp"
 #include "support/scan_helpers.hpp"
 
@@ -58,8 +59,9 @@ TEST(MemoryMap, ClassifiesEveryKindOfBacking) {
 }
 
 TEST(MemoryMap, MarksUffdRegisteredAndHugetlbVmas) {
+  PAGESCAN_REQUIRE_FACT(Fact::uffd_wp_async);
   auto wp = AsyncWp::create();
-  if (!wp) GTEST_SKIP() << "kernel lacks async userfaultfd write-protect";
+  ASSERT_TRUE(wp) << "no async uffd-wp although " << kernel_fact(Fact::uffd_wp_async).finding;
   Mapping m = Mapping::anonymous(8);
   wp->init(m.data(), m.length());
   auto map = read_memory_map(self_process());

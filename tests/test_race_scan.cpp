@@ -24,6 +24,7 @@
 
 #include "pagescan/features.hpp"
 #include "pagescan/scan.hpp"
+#include "support/kernel_facts.hpp"
 #include "support/race_address_space.hpp"
 #include "support/race_churn.hpp"
 #include "support/race_exiting_target.hpp"
@@ -53,7 +54,7 @@ std::string describe(const ScanRequest& r, const ScanOptions& o, bool streaming)
 
 // Every category the running kernel's scan reports (the emulator reports the same set).
 Categories reportable() {
-  return features().scan_categories & ~Categories(Category::soft_dirty);
+  return accepted_scan_categories() & ~Categories(Category::soft_dirty);
 }
 
 // A random request over a random part of [lo, hi).

@@ -21,10 +21,12 @@
 
 #include "pagescan/snapshot.hpp"
 #include "pagescan/watch.hpp"
+#include "support/kernel_facts.hpp"
 #include "support/memory.hpp"
 #include "support/resources_census.hpp"
 #include "support/snapshot_helpers.hpp"
 #include "support/system_settings.hpp"
+#include "support/watch_helpers.hpp"
 
 using namespace pagescan;
 using namespace pagescan::test;
@@ -92,13 +94,11 @@ std::string engine_test_name(const testing::TestParamInfo<WatchEngine>& info) {
   return name;
 }
 
-// Runs each test once per engine; an engine that fails its self-test here is skipped with
-// the self-test's reason.
+// Runs each test once per engine; an engine the kernel cannot support here is skipped
+// with the tests' own finding (and one the library refuses regardless fails).
 class SnapshotEngine : public testing::TestWithParam<WatchEngine> {
  protected:
-  void SetUp() override {
-    if (auto ok = watch_engine_available(GetParam()); !ok) GTEST_SKIP() << ok.error().message();
-  }
+  void SetUp() override { PAGESCAN_SKIP_UNLESS_ENGINE(GetParam()); }
   WatchEngine engine() const { return GetParam(); }
   SnapshotOptions options() const { return options_for(GetParam()); }
 };
@@ -267,8 +267,9 @@ TEST_P(SnapshotEngine, KernelWritesThroughReadAreRestored) {
 
 TEST_P(SnapshotEngine, PagedOutWrittenPagesAreRestored) {
   const std::size_t page = page_size();
+  PAGESCAN_REQUIRE_FACT(Fact::swap);
   SwapSpace swap(64u << 20);
-  if (!swap.ok()) GTEST_SKIP() << "no swap: " << swap.why_not();
+  ASSERT_TRUE(swap.ok()) << swap.why_not();
   std::mt19937_64 rng(21);
   Mapping m = Mapping::anonymous(32);
   RegionReference reference(m.data(), 32);
@@ -309,8 +310,9 @@ TEST_P(SnapshotEngine, PagedOutUnwrittenPagesStayOut) {
     GTEST_SKIP() << "the everything engine reports every page written, so restore copies all";
   }
   const std::size_t page = page_size();
+  PAGESCAN_REQUIRE_FACT(Fact::swap);
   SwapSpace swap(64u << 20);
-  if (!swap.ok()) GTEST_SKIP() << "no swap: " << swap.why_not();
+  ASSERT_TRUE(swap.ok()) << swap.why_not();
   std::mt19937_64 rng(22);
   Mapping m = Mapping::anonymous(16);
   RegionReference reference(m.data(), 16);
@@ -349,7 +351,8 @@ void thp_round_trip(WatchEngine engine, bool keep_huge) {
   std::mt19937_64 rng(seed);
   Mapping m = Mapping::aligned(4 * kThpSize, kThpSize);
   ASSERT_NE(m.data(), nullptr);
-  if (!make_thp(m)) GTEST_SKIP() << "the region did not become PMD-mapped THP after MADV_HUGEPAGE";
+  PAGESCAN_REQUIRE_FACT(Fact::thp);
+  ASSERT_TRUE(make_thp(m)) << "no THP although " << kernel_fact(Fact::thp).finding;
   RegionReference reference(m.data(), pages);
   // make_thp wrote a byte at the start of each huge page: back to zero, as recorded.
   for (std::size_t off = 0; off < pages; off += per_huge) std::memset(m.page(off), 0, page);

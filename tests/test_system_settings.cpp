@@ -8,6 +8,7 @@
 
 #include "pagescan/features.hpp"
 #include "support/io.hpp"
+#include "support/kernel_facts.hpp"
 #include "support/memory.hpp"
 #include "support/system_settings.hpp"
 
@@ -18,11 +19,12 @@ namespace {
 // (HugePages_Rsvd): they are not free for anyone else, so the guard must raise the pool.
 TEST(HugetlbReservation, PagesReservedByAnUnfaultedMappingAreNotFree) {
   if (::geteuid() != 0) GTEST_SKIP() << "needs root to raise vm.nr_hugepages";
-  if (features().hugetlb_page_size != kThpSize) {
+  if (kernel_hugetlb_page_size() != kThpSize) {
     GTEST_SKIP() << "the default huge page size is not 2 MiB";
   }
+  PAGESCAN_REQUIRE_FACT(Fact::hugetlb);
   HugetlbReservation pool(1);
-  if (!pool.ok()) GTEST_SKIP() << pool.why_not();
+  ASSERT_TRUE(pool.ok()) << pool.why_not();
   // A private hugetlb mapping reserves its pages at mmap(): take every free one, untouched.
   const std::uint64_t free = pool.free_pages();
   ASSERT_GE(free, 1u);

@@ -10,6 +10,7 @@
 #include "kernel/pagemap_scan.hpp"
 #include "pagescan/features.hpp"
 #include "pagescan/scan.hpp"
+#include "support/kernel_facts.hpp"
 #include "support/memory.hpp"
 #include "support/scan_helpers.hpp"
 
@@ -119,7 +120,7 @@ std::vector<Case> cases(std::uint64_t buf, std::uint64_t limit) {
   add(
       "every known category in every mask",
       [&](RawScanArgs& a) {
-        std::uint64_t all = features().scan_categories.bits();
+        std::uint64_t all = accepted_scan_categories().bits();
         a.category_inverted = a.category_mask = a.category_anyof_mask = a.return_mask = all;
       },
       0, "");
@@ -129,10 +130,10 @@ std::vector<Case> cases(std::uint64_t buf, std::uint64_t limit) {
 }  // namespace
 
 TEST(Validation, EveryCaseGetsTheKernelsErrnoAndANamedReason) {
-  if (!features().pagemap_scan) GTEST_SKIP() << "kernel lacks PAGEMAP_SCAN: no oracle";
+  PAGESCAN_REQUIRE_FACT(Fact::pagemap_scan);
   static PageRegion buffer[64];
   const std::uint64_t buf = reinterpret_cast<std::uint64_t>(buffer);
-  for (const Case& c : cases(buf, features().user_address_limit)) {
+  for (const Case& c : cases(buf, kernel_user_address_limit())) {
     SCOPED_TRACE(c.name);
     EXPECT_EQ(kernel_errno(c.args), c.expected_errno) << "the kernel changed: update §2.1";
     auto ours = validate(c.args, features().limits());
@@ -151,7 +152,7 @@ TEST(Validation, EveryCaseGetsTheKernelsErrnoAndANamedReason) {
 // scan_raw validates first and never issues a request the kernel would reject, and its
 // errors say what was being scanned.
 TEST(Validation, ScanRawRejectsBeforeTheKernelAndLeavesWalkEndAlone) {
-  if (!features().pagemap_scan) GTEST_SKIP() << "kernel lacks PAGEMAP_SCAN";
+  PAGESCAN_REQUIRE_FACT(Fact::pagemap_scan);
   RawScanArgs a;
   a.start = 0x10001;
   a.end = 0x20000;
@@ -168,7 +169,7 @@ TEST(Validation, ScanRawRejectsBeforeTheKernelAndLeavesWalkEndAlone) {
 }
 
 TEST(Validation, CompleteScanReportsTheRequestFieldThatIsWrong) {
-  if (!features().pagemap_scan) GTEST_SKIP() << "kernel lacks PAGEMAP_SCAN";
+  PAGESCAN_REQUIRE_FACT(Fact::pagemap_scan);
   auto r = scan(self_process(), ScanRequest::over(0x20000, 0x10000));
   ASSERT_FALSE(r);
   EXPECT_EQ(r.error().errno_value(), EFAULT);
@@ -186,8 +187,8 @@ TEST(Validation, CompleteScanReportsTheRequestFieldThatIsWrong) {
 // The probed user-space limit is exactly the kernel's: the limit is accepted as an end,
 // one byte more is not.
 TEST(Validation, ProbedUserAddressLimitIsExact) {
-  if (!features().pagemap_scan) GTEST_SKIP() << "kernel lacks PAGEMAP_SCAN";
-  const std::uint64_t limit = features().user_address_limit;
+  PAGESCAN_REQUIRE_FACT(Fact::pagemap_scan);
+  const std::uint64_t limit = kernel_user_address_limit();
   RawScanArgs ok;
   ok.start = 0;
   ok.end = limit;
@@ -207,7 +208,7 @@ TEST(Validation, ProbedUserAddressLimitIsExact) {
 
 // On kernels that may oops, write-protect without an output buffer is refused (§5.3).
 TEST(Validation, WriteProtectWithoutBufferFollowsTheKernelFix) {
-  if (!features().pagemap_scan) GTEST_SKIP() << "kernel lacks PAGEMAP_SCAN";
+  PAGESCAN_REQUIRE_FACT(Fact::pagemap_scan);
   Mapping m = Mapping::anonymous(2);
   RawScanArgs a;
   a.flags = RawScanArgs::kWpMatching;

@@ -28,6 +28,7 @@
 #include "kernel/uapi.hpp"
 #include "pagescan/features.hpp"
 #include "pagescan/watch.hpp"
+#include "support/kernel_facts.hpp"
 #include "support/memory.hpp"
 #include "support/watch_helpers.hpp"
 
@@ -275,7 +276,8 @@ TEST_P(WatchSemantics, KernelWriteThroughReadIsReported) {
 
 TEST_P(WatchSemantics, DefaultGranularityIsOnePageEvenOnAHugePageRegion) {
   Mapping m = Mapping::aligned(2 * kThpSize, kThpSize);
-  if (!make_thp(m)) GTEST_SKIP() << "no THP here (thp mode '" << features().thp_mode << "')";
+  PAGESCAN_REQUIRE_FACT(Fact::thp);
+  ASSERT_TRUE(make_thp(m)) << "no THP although " << kernel_fact(Fact::thp).finding;
   auto w = make(m);
   ASSERT_TRUE(w);
   EXPECT_EQ(w->granularity(), page_size());
@@ -299,7 +301,8 @@ TEST_P(WatchSemantics, DefaultGranularityIsOnePageEvenOnAHugePageRegion) {
 
 TEST_P(WatchSemantics, KeepHugePagesReportsTheWholeHugePage) {
   Mapping m = Mapping::aligned(2 * kThpSize, kThpSize);
-  if (!make_thp(m)) GTEST_SKIP() << "no THP here (thp mode '" << features().thp_mode << "')";
+  PAGESCAN_REQUIRE_FACT(Fact::thp);
+  ASSERT_TRUE(make_thp(m)) << "no THP although " << kernel_fact(Fact::thp).finding;
   WatchOptions options;
   options.keep_huge_pages = true;
   auto w = make(m, options);

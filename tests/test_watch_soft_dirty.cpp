@@ -11,6 +11,7 @@
 
 #include "pagescan/features.hpp"
 #include "pagescan/watch.hpp"
+#include "support/kernel_facts.hpp"
 #include "support/memory.hpp"
 #include "support/watch_helpers.hpp"
 
@@ -32,12 +33,8 @@ Result<WriteWatch> watch(const Mapping& m) {
 class SoftDirtyWatch : public testing::Test {
  protected:
   void SetUp() override {
-    if (!features().soft_dirty) {
-      GTEST_SKIP() << "kernel lacks soft-dirty: " << features().soft_dirty_detail;
-    }
     // Soft-dirty works here, so the engine's self-test must pass too.
-    auto ok = watch_engine_available(WatchEngine::soft_dirty);
-    ASSERT_TRUE(ok) << ok.error().message();
+    PAGESCAN_SKIP_UNLESS_ENGINE(WatchEngine::soft_dirty);
   }
 };
 
@@ -45,8 +42,10 @@ class SoftDirtyWatch : public testing::Test {
 
 // The mirror of every other test here: runs only where soft-dirty is missing.
 TEST(SoftDirtyAvailability, MissingSoftDirtyIsReportedUnsupportedWithTheProbesReason) {
-  const Features& f = features();
-  if (f.soft_dirty) GTEST_SKIP() << "soft-dirty works here: " << f.soft_dirty_detail;
+  if (kernel_has(Fact::soft_dirty)) {
+    GTEST_SKIP() << "soft-dirty works here: " << kernel_fact(Fact::soft_dirty).finding;
+  }
+  const Features& f = features();  // the library's reason, which its errors must quote
   ASSERT_FALSE(f.soft_dirty_detail.empty());
   Mapping m = Mapping::anonymous(2);
   auto w = watch(m);

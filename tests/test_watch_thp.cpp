@@ -16,6 +16,7 @@
 #include "pagescan/features.hpp"
 #include "pagescan/watch.hpp"
 #include "proc/maps.hpp"
+#include "support/kernel_facts.hpp"
 #include "support/memory.hpp"
 #include "support/sanitizers.hpp"
 #include "support/watch_helpers.hpp"
@@ -81,11 +82,7 @@ std::string range_text(std::uint64_t start, std::uint64_t end) {
 }
 
 // Skips unless THP is in "madvise" or "always" mode with 2 MiB PMDs.
-#define SKIP_WITHOUT_THP()                                                          \
-  if (features().thp_mode != "madvise" && features().thp_mode != "always")          \
-    GTEST_SKIP() << "THP mode '" << features().thp_mode << "': no THP to keep off"; \
-  if (features().thp_pmd_size != kThpSize)                                          \
-  GTEST_SKIP() << "PMD size " << features().thp_pmd_size << " is not " << kThpSize
+#define SKIP_WITHOUT_THP() PAGESCAN_REQUIRE_FACT(Fact::thp)
 
 // A 4 MiB mapping aligned to 2 MiB, advised MADV_HUGEPAGE: one `hg` VMA holding two
 // PMD-aligned blocks.
@@ -206,8 +203,8 @@ TEST_P(WatchThp, PartOfAHugepageMappingIsNohugepageOnlyWhileWatched) {
 // In madvise mode a plain mapping can get no THP: the watch gives it no advice at all.
 TEST_P(WatchThp, PlainMappingInMadviseModeGetsNoAdvice) {
   PAGESCAN_SKIP_UNLESS_ENGINE(engine());
-  if (features().thp_mode != "madvise") {
-    GTEST_SKIP() << "THP mode '" << features().thp_mode << "', not madvise";
+  if (kernel_thp_mode() != "madvise") {
+    GTEST_SKIP() << "THP mode '" << kernel_thp_mode() << "', not madvise";
   }
   Mapping m = Mapping::aligned(2 * kThpSize, kThpSize);
   const auto before = vmas_over(m.start(), m.end());

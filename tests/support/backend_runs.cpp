@@ -11,6 +11,7 @@
 #include "kernel/uapi.hpp"
 #include "pagescan/features.hpp"
 #include "proc/maps.hpp"
+#include "support/kernel_facts.hpp"
 #include "support/memory.hpp"
 
 namespace pagescan::test::diff {
@@ -162,7 +163,7 @@ std::uint64_t used_categories(const RawScanArgs& a) {
 std::optional<PageTruth> truth_of(const Process& process, std::uint64_t start, std::uint64_t end,
                                   BackendChoice backend, Categories* approximate,
                                   std::string& error) {
-  auto r = scan(process, ScanRequest::over(start, end).returning(features().scan_categories),
+  auto r = scan(process, ScanRequest::over(start, end).returning(accepted_scan_categories()),
                 ScanOptions{.backend = backend});
   if (!r) {
     error = r.error().message();

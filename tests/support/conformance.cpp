@@ -9,6 +9,7 @@
 
 #include "kernel/pagemap_scan.hpp"
 #include "pagescan/features.hpp"
+#include "support/kernel_facts.hpp"
 
 namespace pagescan::test {
 
@@ -121,16 +122,13 @@ long kernel_scan(RawScanArgs& args) {
   return ::testing::AssertionSuccess();
 }
 
+// The kernel selftest skips everything without PAGEMAP_SCAN or async uffd-wp.
 void PagemapIoctlTest::SetUp() {
-  if (!features().pagemap_scan) {
-    GTEST_SKIP() << "kernel " << features().kernel_release << " lacks PAGEMAP_SCAN";
-  }
+  PAGESCAN_REQUIRE_FACT(Fact::pagemap_scan);
+  PAGESCAN_REQUIRE_FACT(Fact::uffd_wp_async);
   wp_ = AsyncWp::create();
-  if (!wp_) {
-    GTEST_SKIP() << "no userfaultfd with WP_UNPOPULATED | WP_ASYNC | WP_HUGETLBFS_SHMEM "
-                    "(the kernel selftest skips everything then): "
-                 << features().userfaultfd_detail;
-  }
+  ASSERT_TRUE(wp_) << "the kernel has async uffd-wp (" << kernel_fact(Fact::uffd_wp_async).finding
+                   << "), yet AsyncWp::create() failed";
 }
 
 void PagemapIoctlTest::track(const Mapping& m) {

@@ -13,6 +13,7 @@
 #include "pagescan/scan.hpp"
 #include "support/backend_runs.hpp"
 #include "support/irreducible.hpp"
+#include "support/kernel_facts.hpp"
 #include "support/memory.hpp"
 #include "support/scan_model.hpp"
 #include "support/scan_requests.hpp"
@@ -167,7 +168,7 @@ void compare_scan_scenario(const Process& process, const Scenario& s, const Diff
   const bool exact = predicted.differences.empty();
   std::vector<ModelVma> vmas = model_vmas(*kernel, s.slot_start(), s.slot_end());
 
-  RequestGenerator gen(s, features().scan_categories, seen, seed_for(who, config.seed));
+  RequestGenerator gen(s, accepted_scan_categories(), seen, seed_for(who, config.seed));
   std::vector<PlannedRequest> requests = gen.single_categories();
   for (std::size_t i = 0; i < config.random_requests; ++i) requests.push_back(gen.random_scan());
   const std::string seed_text = " (seed " + hex(config.seed) + ")";

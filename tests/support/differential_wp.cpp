@@ -5,6 +5,7 @@
 #include "pagescan/scan.hpp"
 #include "support/backend_runs.hpp"
 #include "support/differential.hpp"
+#include "support/kernel_facts.hpp"
 #include "support/memory.hpp"
 #include "support/scan_model.hpp"
 #include "support/scan_requests.hpp"
@@ -60,7 +61,7 @@ std::vector<PlannedRequest> scripted_write_protects(const Scenario& s) {
     r.args.vec_len = 4096;
     if (anyof) {
       r.args.category_anyof_mask = written;
-      r.args.return_mask = features().scan_categories.bits();
+      r.args.return_mask = accepted_scan_categories().bits();
     } else {
       r.args.category_mask = r.args.return_mask = written;
     }
@@ -127,7 +128,7 @@ bool compare_write_protect_scenario(const Process& process, const std::string& n
   const std::uint64_t A = a->window_start(), B = b->window_start(), delta = B - A;
   Categories seen;
   for (const PageRegion& r : ta) seen |= r.categories;
-  RequestGenerator gen(*a, features().scan_categories, seen, seed_for(name, config.seed));
+  RequestGenerator gen(*a, accepted_scan_categories(), seen, seed_for(name, config.seed));
   const bool no_buffer_ok = features().wp_without_buffer_safe;
   const std::string seed_text = " (seed " + hex(config.seed) + ")";
 

@@ -10,6 +10,7 @@
 
 #include "pagescan/features.hpp"
 #include "pagescan/scan.hpp"
+#include "support/kernel_facts.hpp"
 #include "support/memory.hpp"
 
 namespace pagescan::test {
@@ -17,11 +18,9 @@ namespace pagescan::test {
 // One Process::self() handle for the whole test binary .
 const Process& self_process();
 
-// Skips the current test, naming why, when the kernel has no PAGEMAP_SCAN.
-#define PAGESCAN_SKIP_WITHOUT_SCAN()                                                               \
-  if (!::pagescan::features().pagemap_scan)                                                        \
-  GTEST_SKIP() << "kernel lacks PAGEMAP_SCAN (errno " << ::pagescan::features().pagemap_scan_errno \
-               << ")"
+// Skips the current test, naming the tests' own finding, when the kernel has no
+// PAGEMAP_SCAN (fails it when PAGESCAN_REQUIRE names pagemap_scan).
+#define PAGESCAN_SKIP_WITHOUT_SCAN() PAGESCAN_REQUIRE_FACT(::pagescan::test::Fact::pagemap_scan)
 
 // Present pages of [start, end), returning only PRESENT.
 ScanRequest present_only(std::uint64_t start, std::uint64_t end);

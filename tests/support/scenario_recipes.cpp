@@ -17,6 +17,7 @@
 #include "kernel/uapi.hpp"
 #include "pagescan/features.hpp"
 #include "proc/maps.hpp"
+#include "support/kernel_facts.hpp"
 #include "support/memory.hpp"
 #include "support/scenario_layout.hpp"
 
@@ -93,7 +94,7 @@ struct Part {
     return std::move(*this).then(
         [=](Scenario&, char* p) {
           if (layout::guard(p, first, count)) return std::string();
-          if (!features().guard_regions) return std::string("kernel lacks MADV_GUARD_INSTALL");
+          if (!kernel_has(Fact::guard_regions)) return kernel_fact(Fact::guard_regions).finding;
           return std::string("MADV_GUARD_INSTALL: ") + std::strerror(errno);
         },
         on_fail);

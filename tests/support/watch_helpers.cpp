@@ -16,6 +16,17 @@ std::string engine_test_name(const testing::TestParamInfo<WatchEngine>& info) {
   return name;
 }
 
+std::vector<Fact> engine_facts(WatchEngine engine) {
+  switch (engine) {
+    case WatchEngine::uffd:
+      return {Fact::pagemap_scan, Fact::uffd_wp_async};
+    case WatchEngine::soft_dirty:
+      return {Fact::soft_dirty};
+    default:
+      return {};
+  }
+}
+
 std::vector<std::uint64_t> harvest_pages(const Harvest& harvest) {
   std::vector<std::uint64_t> pages;
   for (const PageRange& r : harvest.ranges) {

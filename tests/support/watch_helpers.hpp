@@ -12,6 +12,7 @@
 
 #include "pagescan/watch.hpp"
 #include "proc/maps.hpp"
+#include "support/kernel_facts.hpp"
 
 namespace pagescan::test {
 
@@ -22,11 +23,22 @@ inline constexpr WatchEngine kForcibleEngines[] = {WatchEngine::uffd, WatchEngin
 // "uffd", "soft_dirty", ... for parameterised test names.
 std::string engine_test_name(const testing::TestParamInfo<WatchEngine>& info);
 
-// Skips the current test when `engine` fails its self-test here, naming the reason.
-#define PAGESCAN_SKIP_UNLESS_ENGINE(engine)                                      \
-  if (auto available_ = ::pagescan::watch_engine_available(engine); !available_) \
-  GTEST_SKIP() << ::pagescan::to_string(engine)                                  \
-               << " engine unavailable here: " << available_.error().message()
+// The kernel facts an engine needs: uffd the PAGEMAP_SCAN ioctl and async uffd-wp,
+// soft_dirty working soft-dirty bits; mprotect and everything none.
+std::vector<Fact> engine_facts(WatchEngine engine);
+
+// Skips the current test when the kernel lacks a fact `engine` needs, naming the tests'
+// own finding (fails it when PAGESCAN_REQUIRE names the fact). When the kernel has them
+// all, the engine must pass the library's self-test: a refusal then fails the test, since
+// the library's probe, not the kernel, is wrong.
+#define PAGESCAN_SKIP_UNLESS_ENGINE(engine)                                       \
+  for (::pagescan::test::Fact needed_ : ::pagescan::test::engine_facts(engine)) { \
+    PAGESCAN_REQUIRE_FACT(needed_);                                               \
+  }                                                                               \
+  if (auto available_ = ::pagescan::watch_engine_available(engine); !available_)  \
+  GTEST_FAIL() << ::pagescan::to_string(engine)                                   \
+               << " engine refused although the kernel has what it needs: "       \
+               << available_.error().message()
 
 // The page addresses a harvest covers, ascending.
 std::vector<std::uint64_t> harvest_pages(const Harvest& harvest);

@@ -875,7 +875,8 @@ TEST(CliMapErrors, ExitedProcessExitsOneWithOneLine) {
   pid_t zombie = ::fork();
   ASSERT_GE(zombie, 0);
   if (zombie == 0) ::_exit(0);
-  ::usleep(100'000);
+  siginfo_t info{};  // WNOWAIT: a zombie until the waitpid() below
+  ASSERT_EQ(::waitid(P_PID, static_cast<id_t>(zombie), &info, WEXITED | WNOWAIT), 0);
   CliRun run = run_cli({"map", std::to_string(zombie), "--svg", "/tmp/pagescan-zombie.svg"});
   ::waitpid(zombie, nullptr, 0);
   expect_one_error_line(run, 1, std::to_string(zombie));

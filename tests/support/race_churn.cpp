@@ -7,15 +7,18 @@
 // range spanning two VMAs, an mprotect over a hole): failures are part of the churn.
 #include "support/race_churn.hpp"
 
+#include <linux/futex.h>
 #include <signal.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
+#include <climits>
 #include <cstring>
 #include <new>
 
@@ -80,7 +83,9 @@ void churn(Churner::Shared& s, std::uint64_t base, std::uint32_t pages, std::uin
   auto at = [&](std::uint32_t p) { return reinterpret_cast<char*>(base + p * page); };
   while (!s.stop.load(std::memory_order_acquire)) {
     if (s.full.load(std::memory_order_relaxed)) {
-      ::usleep(1000);
+      // Nothing more may change: sleep on the stop word until stop() wakes it.
+      ::syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(&s.stop), FUTEX_WAIT, 0u, nullptr,
+                nullptr, 0);
       continue;
     }
     const std::uint32_t p = rng.below(pages);
@@ -181,6 +186,9 @@ void Churner::start_child() {
 std::string Churner::stop() {
   if (!shared_) return "";
   shared_->stop.store(1, std::memory_order_release);
+  // A shared futex wake (the word may be in a child's view of the mapping).
+  ::syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(&shared_->stop), FUTEX_WAKE, INT_MAX,
+            nullptr, nullptr, 0);
   if (thread_.joinable()) thread_.join();
   if (child_ <= 0) return "";
   bool timed_out = false;

@@ -725,7 +725,7 @@ TEST_F(CliMap, SvgRendersInHeadlessChromium) {
          "--screenshot=" + png, "file://" + svg},
         {"HOME=" + dir, "XDG_CONFIG_HOME=" + dir + "/config", "XDG_CACHE_HOME=" + dir + "/cache"},
         90);
-    left = catcher.leftovers(5.0);  // helpers shutting down get a moment; then killed
+    left = catcher.leftovers_once_exited();  // helpers shutting down are waited for
   }
   EXPECT_TRUE(left.empty()) << left.size() << " chromium process(es) outlived it (killed)";
   ASSERT_FALSE(shot.timed_out) << shot.describe();

@@ -21,6 +21,9 @@
 #include <climits>
 #include <cstring>
 #include <new>
+#include <string>
+
+#include "support/exit_events.hpp"
 
 #ifndef MADV_POPULATE_WRITE
 #define MADV_POPULATE_WRITE 23  // Linux 5.14
@@ -192,9 +195,11 @@ std::string Churner::stop() {
   if (thread_.joinable()) thread_.join();
   if (child_ <= 0) return "";
   bool timed_out = false;
-  const int status = wait_with_timeout(child_, std::chrono::seconds(30), timed_out);
+  const int status = wait_with_timeout(child_, kHangBound, timed_out);
   child_ = -1;
-  if (timed_out) return "the churning child did not stop within 30 s";
+  if (timed_out) {
+    return "the churning child did not stop within " + std::to_string(kHangBound.count()) + " s";
+  }
   if (!WIFEXITED(status)) {
     return "the churning child died by signal " + std::to_string(WTERMSIG(status));
   }

@@ -516,7 +516,8 @@ TEST_P(WatchSemantics, StressFourWritersOneCollectorLoseNoWrite) {
   constexpr std::uint64_t kTargetWrites = 1'000'000;
   // Not a time limit on the work: a bound that turns a livelock (a writer stuck in a
   // fault the engine never resolves) into a failure with a message, below ctest's
-  // TIMEOUT. A run takes seconds, much longer only on a loaded machine.
+  // TIMEOUT. A run takes up to 20 s alone (the mprotect engine: a fault a write), a few
+  // times that on a loaded machine.
   constexpr auto kHangBound = std::chrono::seconds(600);
   Mapping m = Mapping::anonymous(kWriters * kPagesPerWriter);
   auto w = make(m);

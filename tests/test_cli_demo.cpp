@@ -55,7 +55,7 @@ DemoRun run_demo(const std::vector<std::string>& extra = {},
   std::vector<std::string> args = {"demo"};
   args.insert(args.end(), extra.begin(), extra.end());
   DemoRun d{run_cli(args, env), {}};
-  d.leftovers = catcher.leftovers(0);
+  d.leftovers = catcher.leftovers();
   return d;
 }
 
@@ -359,7 +359,7 @@ TEST_F(CliDemo, InterruptedWhileThePoolIsRaisedPutsItBack) {
       exited = ::waitpid(pid, &status, WNOHANG) == pid;
     }
     if (!exited) ASSERT_EQ(::waitpid(pid, &status, 0), pid);
-    std::vector<pid_t> left = catcher.leftovers(2.0);
+    std::vector<pid_t> left = catcher.leftovers_once_exited();
     EXPECT_TRUE(left.empty()) << "the demo left its workload behind";
     EXPECT_EQ(read_long(kNrHugepages), 0) << "vm.nr_hugepages not put back";
     if (caught) {

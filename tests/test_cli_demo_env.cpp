@@ -77,7 +77,7 @@ TEST(CliDemoEnvironment, BadPagescanBackendFailsBeforeTheDemoStarts) {
   const long pool = nr_hugepages();
   LeftoverCatcher catcher;
   CliRun run = run_cli({"demo"}, {"PAGESCAN_BACKEND=bogus"});
-  EXPECT_TRUE(catcher.leftovers(0).empty());
+  EXPECT_TRUE(catcher.leftovers().empty());
   EXPECT_EQ(run.exit_code, 2) << run.describe();
   EXPECT_EQ(run.out, "");
   EXPECT_EQ(run.err,

@@ -741,7 +741,7 @@ TEST_F(CliMap, SvgRendersInHeadlessChromium) {
          "--screenshot=" + png, "file://" + svg},
         {"HOME=" + dir, "XDG_CONFIG_HOME=" + dir + "/config", "XDG_CACHE_HOME=" + dir + "/cache"},
         90);
-    left = catcher.leftovers(5.0);  // helpers shutting down get a moment; then killed
+    left = catcher.leftovers_once_exited();  // helpers shutting down are waited for
   }
   EXPECT_TRUE(left.empty()) << left.size() << " chromium process(es) outlived it (killed)";
   ASSERT_FALSE(shot.timed_out) << shot.describe();
@@ -891,7 +891,8 @@ TEST(CliMapErrors, ExitedProcessExitsOneWithOneLine) {
   pid_t zombie = ::fork();
   ASSERT_GE(zombie, 0);
   if (zombie == 0) ::_exit(0);
-  ::usleep(100'000);
+  siginfo_t info{};  // WNOWAIT: a zombie until the waitpid() below
+  ASSERT_EQ(::waitid(P_PID, static_cast<id_t>(zombie), &info, WEXITED | WNOWAIT), 0);
   CliRun run = run_cli({"map", std::to_string(zombie), "--svg", "/tmp/pagescan-zombie.svg"});
   ::waitpid(zombie, nullptr, 0);
   expect_one_error_line(run, 1, std::to_string(zombie));

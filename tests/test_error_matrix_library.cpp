@@ -577,6 +577,8 @@ std::set<std::string> undocumented_exit_messages(bool proposed) {
     const std::regex documented(proposed ? esrch + "|scan of " + who + " \\[" + hex_address(lo) +
                                                "-" + hex_address(hi) + "\\): " + exited
                                          : esrch + "|" + exited);
+    // The pause spreads the kill over the scans; it is not a wait: a kill before, during or
+    // after them leaves only documented failures (or none), which is all that is checked.
     std::thread killer([pid, round] {
       std::this_thread::sleep_for(std::chrono::microseconds(300 * round));
       ::kill(pid, SIGKILL);

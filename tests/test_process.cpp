@@ -96,9 +96,10 @@ TEST(OtherProcess, ScanOfAZombieIsNoSuchProcess) {
   ASSERT_GE(pid, 0);
   if (pid == 0) ::_exit(0);
   auto proc = Process::attach(pid);
-  // Attach may already see the zombie; if not, the scan must.
+  // Attach may already see the zombie; if not, the scan must, once the exit is done.
   if (proc) {
-    ::usleep(100'000);
+    siginfo_t info{};  // WNOWAIT: the zombie stays until the waitpid() below
+    ASSERT_EQ(::waitid(P_PID, static_cast<id_t>(pid), &info, WEXITED | WNOWAIT), 0);
     auto r = scan(*proc, ScanRequest::over(0, 0x10000));
     ASSERT_FALSE(r);
     EXPECT_EQ(r.error().kind(), ErrorKind::no_such_process);
@@ -125,6 +126,8 @@ TEST(OtherProcess, TargetExitingMidScanNeverGivesAPartialAnswer) {
     const std::uint64_t base = child.addresses()[0];
     auto proc = Process::attach(child.pid());
     ASSERT_TRUE(proc);
+    // The pause spreads the kill over the scans; it is not a wait: whether the kill lands
+    // before, during or after them, every outcome is one the assertions accept.
     std::jthread killer([&, round] {
       std::this_thread::sleep_for(std::chrono::microseconds(200 * round));
       ::kill(child.pid(), SIGKILL);

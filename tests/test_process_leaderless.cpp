@@ -7,8 +7,6 @@
 #include <sys/wait.h>
 #include <unistd.h>
 #include <algorithm>
-
-#include <chrono>
 #include <thread>
 #include <vector>
 
@@ -16,6 +14,7 @@
 #include "pagescan/memory_map.hpp"
 #include "pagescan/scan.hpp"
 #include "proc/proc_files.hpp"
+#include "support/exit_events.hpp"
 #include "support/memory.hpp"
 #include "support/scan_helpers.hpp"
 
@@ -24,27 +23,21 @@ using namespace pagescan::test;
 
 namespace {
 
-bool wait_until(const std::function<bool()>& done) {
-  for (int i = 0; i < 5000; ++i) {
-    if (done()) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(1));
-  }
-  return false;
-}
-
 bool leader_is_zombie(pid_t pid) {
   auto stat = proc::read_stat(pid);
   return stat && stat->state == 'Z';
 }
 
 // A forked child whose main thread exits once `threads` other threads run. Each thread
-// reports its tid and exits (that thread only) when the parent writes to its pipe; the
-// process exits when the last one does.
+// reports its index and exits (that thread only) when the parent writes to its pipe; the
+// process exits when the last one does. Every wait is on an event (exit_events.hpp): the
+// threads' reports, the leader's exit witness, a thread's exit word, the process's exit.
 class Leaderless {
  public:
-  explicit Leaderless(int threads) {
-    int report[2];
-    if (::pipe2(report, O_CLOEXEC) != 0) return;
+  explicit Leaderless(int threads) : words_(static_cast<std::size_t>(threads)) {
+    int report[2], zombie[2];
+    if (!words_.ok() || ::pipe2(report, O_CLOEXEC) != 0) return;
+    if (::pipe2(zombie, O_CLOEXEC) != 0) return;
     std::vector<int> reads;
     for (int i = 0; i < threads; ++i) {
       int p[2];
@@ -56,28 +49,39 @@ class Leaderless {
     if (pid_ < 0) return;
     if (pid_ == 0) {
       for (int i = 0; i < threads; ++i) {
-        std::thread([fd = reads[static_cast<std::size_t>(i)], out = report[1]] {
-          pid_t tid = ::gettid();
-          if (::write(out, &tid, sizeof tid) != sizeof tid) ::_exit(3);
+        const auto at = static_cast<std::size_t>(i);
+        std::thread([i, fd = reads[at], out = report[1], &word = words_[at]] {
+          clear_at_exit(word);  // holds the tid until the thread exits
+          if (::write(out, &i, sizeof i) != sizeof i) ::_exit(3);
           char byte;
           while (::read(fd, &byte, 1) < 0 && errno == EINTR) {
           }
           ::syscall(SYS_exit, 0);  // this thread only
         }).detach();
       }
+      if (!witness_leader_exit(zombie[1])) ::_exit(4);
       ::syscall(SYS_exit, 0);  // the main thread only
       ::_exit(1);
     }
     ::close(report[1]);
+    ::close(zombie[1]);
     for (int fd : reads) ::close(fd);
+    // The threads report in whatever order they run: the index, not the order, says
+    // which pipe ends which thread.
+    tids_.assign(static_cast<std::size_t>(threads), 0);
+    int reported = 0;
     for (int i = 0; i < threads; ++i) {
-      pid_t tid = 0;
-      if (::read(report[0], &tid, sizeof tid) != sizeof tid) break;
-      tids_.push_back(tid);
+      int index = -1;
+      if (::read(report[0], &index, sizeof index) != sizeof index) break;
+      if (index < 0 || index >= threads) break;
+      tids_[static_cast<std::size_t>(index)] =
+          static_cast<pid_t>(words_[static_cast<std::size_t>(index)].load());
+      ++reported;
     }
     ::close(report[0]);
-    ok_ = static_cast<int>(tids_.size()) == threads &&
-          wait_until([&] { return leader_is_zombie(pid_); });
+    live_ = reported;
+    ok_ = reported == threads && wait_for_byte(zombie[0]) && leader_is_zombie(pid_);
+    ::close(zombie[0]);
   }
   ~Leaderless() {
     for (int fd : ends_) ::close(fd);
@@ -92,20 +96,25 @@ class Leaderless {
   pid_t pid() const { return pid_; }
   const std::vector<pid_t>& tids() const { return tids_; }
 
-  // Ends thread `tid` and waits until it has left the thread group.
+  // Ends thread `tid` and waits until it has begun to exit: it no longer runs
+  // (PF_EXITING) and has let go of the address space, though /proc may list it a moment
+  // longer. The last thread's exit is the process's: that one is waited for (not reaped).
   bool end_thread(pid_t tid) {
     for (std::size_t i = 0; i < tids_.size(); ++i) {
       if (tids_[i] != tid) continue;
       if (::write(ends_[i], "x", 1) != 1) return false;
-      std::string dir = proc::task_dir(pid_, tid);
-      return wait_until([&] { return ::access(dir.c_str(), F_OK) != 0; });
+      if (--live_ > 0) return wait_cleared(words_[i]);
+      siginfo_t info{};
+      return ::waitid(P_PID, static_cast<id_t>(pid_), &info, WEXITED | WNOWAIT) == 0;
     }
     return false;
   }
 
  private:
+  SharedExitWords words_;
   pid_t pid_ = -1;
   bool ok_ = false;
+  int live_ = 0;  // threads not yet ended
   std::vector<int> ends_;
   std::vector<pid_t> tids_;
 };
@@ -228,15 +237,16 @@ TEST(LeaderlessProcess, SelfIsScannedFromARemainingThread) {
   PAGESCAN_SKIP_WITHOUT_SCAN();
   Mapping m = Mapping::anonymous(4);
   m.write_pages(0, 4);
+  int zombie[2];
+  ASSERT_EQ(::pipe2(zombie, O_CLOEXEC), 0);
   pid_t pid = ::fork();
   ASSERT_GE(pid, 0);
   if (pid == 0) {
     auto before = Process::self();  // opened while the leader runs
     if (!before) ::_exit(10);
     // Nothing on the main thread's stack is used once it has exited.
-    std::thread([first = std::move(*before), lo = m.start(), hi = m.end()] {
-      const pid_t leader = ::getpid();
-      if (!wait_until([&] { return leader_is_zombie(leader); })) ::_exit(11);
+    std::thread([first = std::move(*before), lo = m.start(), hi = m.end(), fd = zombie[0]] {
+      if (!wait_for_byte(fd) || !leader_is_zombie(::getpid())) ::_exit(11);
       const auto request = ScanRequest::over(lo, hi).all_of(Category::present);
       auto after = Process::self();
       if (!after) ::_exit(12);
@@ -248,13 +258,16 @@ TEST(LeaderlessProcess, SelfIsScannedFromARemainingThread) {
       if (!dir || *dir != "/proc/thread-self") ::_exit(15);
       ::_exit(0);
     }).detach();
+    if (!witness_leader_exit(zombie[1])) ::_exit(16);
     ::syscall(SYS_exit, 0);  // the main thread only
     ::_exit(1);
   }
+  ::close(zombie[0]);
+  ::close(zombie[1]);
   int status = 0;
   ASSERT_EQ(::waitpid(pid, &status, 0), pid);
   ASSERT_TRUE(WIFEXITED(status));
   EXPECT_EQ(WEXITSTATUS(status), 0)
       << "10/12: self failed; 11: the leader did not exit; 13: a scan failed; 14: wrong "
-         "pages; 15: proc_dir is not /proc/thread-self";
+         "pages; 15: proc_dir is not /proc/thread-self; 16: no exit witness";
 }

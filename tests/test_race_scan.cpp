@@ -206,11 +206,23 @@ TEST_P(ScanRacingChurn, AnswersAreSortedDisjointAndInsideMappingsOfTheScan) {
   ASSERT_TRUE(*attached) << attached->error().message();
   const Process& target = **attached;
 
+  // The race happened: many scans, many changes, and the scans saw mappings. An emulated
+  // scan of an arena holding shared memory reads smaps from its start, which under a
+  // sanitizer walks the shadow memory's page tables too (25-40 ms a scan under ASan,
+  // ~450 ms under TSan), so the churn log fills after a few scans there; the default
+  // build holds the emulated cases to the full count.
+  const std::uint64_t min_rounds =
+      kUnderSanitizer && c.backend == BackendChoice::emulated ? 3u : 50u;
+  // The budget is a least duration, not a window the counts must fit in: the loop goes on
+  // until they are reached (or the log is full), however slowly a loaded machine runs it.
   const auto budget = race_budget(std::chrono::milliseconds(2500));
   const auto t0 = Clock::now();
   std::uint64_t rounds = 0, regions_seen = 0;
   std::vector<PageRegion> got;
-  while (Clock::now() - t0 < budget && !churner.log_full()) {
+  auto more = [&] {
+    return Clock::now() - t0 < budget || rounds < min_rounds || churner.operations() < 1000;
+  };
+  while (more() && !churner.log_full()) {
     const ScanRequest request = random_request(rng, churner.start(), churner.end());
     static const std::size_t kChunks[] = {0, 1, 2, 7, 64};
     const ScanOptions options{kChunks[rng() % 5], c.backend};
@@ -256,13 +268,6 @@ TEST_P(ScanRacingChurn, AnswersAreSortedDisjointAndInsideMappingsOfTheScan) {
               static_cast<unsigned long long>(regions_seen),
               static_cast<unsigned long long>(churner.operations()),
               static_cast<unsigned long long>(churner.published()));
-  // The race happened: many scans, many changes, and the scans saw mappings. An emulated
-  // scan of an arena holding shared memory reads smaps from its start, which under a
-  // sanitizer walks the shadow memory's page tables too (25-40 ms a scan under ASan,
-  // ~450 ms under TSan), so the churn log fills after a few scans there; the default
-  // build holds the emulated cases to the full count.
-  const std::uint64_t min_rounds =
-      kUnderSanitizer && c.backend == BackendChoice::emulated ? 3u : 50u;
   EXPECT_GE(rounds, min_rounds);
   EXPECT_GE(churner.operations(), 1000u);
   EXPECT_GT(regions_seen, 0u);

@@ -500,16 +500,25 @@ TEST(MprotectWatch, WritesRacingCollectsAreNeverLost) {
     return true;
   };
   std::atomic<bool> stop{false};
-  std::uint64_t writes = 0;
+  std::atomic<std::uint64_t> writes{0};  // the writer's count: each write stores it
   std::thread writer([&] {
     std::mt19937_64 rng(20240611);  // fixed seed: replayable
     while (!stop.load(std::memory_order_relaxed)) {
-      word(rng() % kPages).store(++writes);
+      const std::uint64_t n = writes.load(std::memory_order_relaxed) + 1;
+      word(rng() % kPages).store(n);
+      writes.store(n, std::memory_order_relaxed);
     }
   });
+  // A fixed number of collects, each after the writer has written since the last one (an
+  // event, not a time window): every collect races with writes however the threads are
+  // scheduled.
+  constexpr int kCollects = 200;
   int collects = 0;
-  const auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(400);
-  while (std::chrono::steady_clock::now() < until && harvest()) ++collects;
+  for (std::uint64_t seen = 0; collects < kCollects; ++collects) {
+    while (writes.load(std::memory_order_relaxed) == seen) std::this_thread::yield();
+    seen = writes.load(std::memory_order_relaxed);
+    if (!harvest()) break;
+  }
   stop = true;
   writer.join();
   ASSERT_TRUE(harvest());
@@ -517,9 +526,9 @@ TEST(MprotectWatch, WritesRacingCollectsAreNeverLost) {
   for (std::size_t p = 0; p < kPages; ++p) {
     if (copy[p] != word(p).load()) ++stale;
   }
-  EXPECT_EQ(stale, 0u) << "pages whose last write was never reported, after " << writes
+  EXPECT_EQ(stale, 0u) << "pages whose last write was never reported, after " << writes.load()
                        << " writes and " << collects << " collects (seed 20240611)";
-  EXPECT_GT(collects, 100) << "the race was hardly exercised";
+  EXPECT_EQ(collects, kCollects) << "a collect failed";
 }
 
 // The child of fork() inherits the bitmap and the protections: it sees what was written

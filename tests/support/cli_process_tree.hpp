@@ -1,7 +1,6 @@
 // Header-only helpers for the CLI tests: the children of a process, a subreaper scope
 // that catches (and cleans up) whatever a program leaves behind, and running a program
-// with stdout on a pseudo-terminal (for colour). Header-only so the shared test-support
-// library is unchanged.
+// with stdout on a pseudo-terminal (for colour).
 #pragma once
 
 #include <dirent.h>
@@ -24,6 +23,8 @@
 #include <string>
 #include <string_view>
 #include <vector>
+
+#include "support/exit_events.hpp"
 
 extern char** environ;
 
@@ -60,7 +61,7 @@ class LeftoverCatcher {
     ok_ = ::prctl(PR_SET_CHILD_SUBREAPER, 1) == 0;
   }
   ~LeftoverCatcher() {
-    for (pid_t p : leftovers(0)) {
+    for (pid_t p : leftovers()) {
       ::kill(p, SIGKILL);
       ::waitpid(p, nullptr, 0);
     }
@@ -69,24 +70,33 @@ class LeftoverCatcher {
   LeftoverCatcher(const LeftoverCatcher&) = delete;
   bool ok() const { return ok_; }
 
-  // Children that were not there at construction. Those that exit within
-  // `grace_seconds` (a browser's helpers shutting down) are reaped and not counted.
-  std::vector<pid_t> leftovers(double grace_seconds) {
-    timespec start{};
-    ::clock_gettime(CLOCK_MONOTONIC, &start);
+  // Children that were not there at construction and still run now; zombies among them
+  // are reaped and not counted.
+  std::vector<pid_t> leftovers() {
+    std::vector<pid_t> now;
+    for (pid_t p : children_of(::getpid())) {
+      if (std::find(before_.begin(), before_.end(), p) != before_.end()) continue;
+      if (::waitpid(p, nullptr, WNOHANG) == p) continue;  // a zombie: reaped now
+      now.push_back(p);
+    }
+    return now;
+  }
+
+  // Waits for each new child to exit by itself (a browser's helpers shutting down, a
+  // workload killed by its parent-death signal), on its pidfd, and reaps it; the
+  // orphans each exit hands over are listed and waited for in turn. Returns those still
+  // running after `bound`, which only turns a hang into a failure: no grace period.
+  std::vector<pid_t> leftovers_once_exited(std::chrono::milliseconds bound = kHangBound) {
+    const timespec end = monotonic_after(bound);
     for (;;) {
-      std::vector<pid_t> now;
-      for (pid_t p : children_of(::getpid())) {
-        if (std::find(before_.begin(), before_.end(), p) != before_.end()) continue;
-        if (::waitpid(p, nullptr, WNOHANG) == p) continue;  // a zombie: reaped now
-        now.push_back(p);
+      std::vector<pid_t> now = leftovers();
+      if (now.empty()) return now;
+      for (pid_t p : now) {
+        if (!wait_process_exit(p, std::chrono::milliseconds(millis_until(end))) &&
+            millis_until(end) == 0) {
+          return leftovers();  // past the bound: what runs now is left over
+        }
       }
-      timespec t{};
-      ::clock_gettime(CLOCK_MONOTONIC, &t);
-      double waited = static_cast<double>(t.tv_sec - start.tv_sec) +
-                      static_cast<double>(t.tv_nsec - start.tv_nsec) / 1e9;
-      if (now.empty() || waited >= grace_seconds) return now;
-      ::usleep(50'000);
     }
   }
 
@@ -146,21 +156,19 @@ inline PtyRun run_in_pty(const std::string& path, const std::vector<std::string>
     run.out = "posix_spawn " + path + ": " + std::strerror(error);
     return run;
   }
-  // Read until the last holder of the terminal's other side closes it (EIO).
-  timespec start{};
-  ::clock_gettime(CLOCK_MONOTONIC, &start);
+  // Read until the last holder of the terminal's other side closes it (EIO). The
+  // timeout only turns a hang into a failure.
+  const timespec end = monotonic_after(std::chrono::seconds(timeout_seconds));
   for (;;) {
-    timespec t{};
-    ::clock_gettime(CLOCK_MONOTONIC, &t);
-    if (t.tv_sec - start.tv_sec >= timeout_seconds) {
+    pollfd fd{master, POLLIN, 0};
+    int ready = ::poll(&fd, 1, millis_until(end));
+    if (ready < 0 && errno == EINTR) continue;
+    if (ready == 0) {
       run.timed_out = true;
       ::kill(pid, SIGKILL);
       break;
     }
-    pollfd fd{master, POLLIN, 0};
-    int ready = ::poll(&fd, 1, 1000);
-    if (ready < 0 && errno == EINTR) continue;
-    if (ready <= 0) continue;
+    if (ready < 0) break;
     char buffer[65536];
     ssize_t n = ::read(master, buffer, sizeof buffer);
     if (n > 0) {

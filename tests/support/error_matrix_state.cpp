@@ -26,6 +26,7 @@
 #include "pagescan/watch.hpp"
 #include "proc/maps.hpp"
 #include "proc/proc_files.hpp"
+#include "support/exit_events.hpp"
 #include "support/io.hpp"
 #include "support/scan_helpers.hpp"
 
@@ -286,15 +287,12 @@ Zombie::Zombie() {
   pid_ = ::fork();
   if (pid_ < 0) return;
   if (pid_ == 0) ::_exit(0);
-  // Exiting takes a moment: wait until the kernel shows the zombie.
-  for (int i = 0; i < 5000; ++i) {
-    auto stat = proc::read_stat(pid_);
-    if (stat && stat->state == 'Z') {
-      ok_ = true;
-      return;
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  // Exiting takes a moment: waitid() returns once the child is a zombie, and leaves it.
+  siginfo_t info{};
+  while (::waitid(P_PID, static_cast<id_t>(pid_), &info, WEXITED | WNOWAIT) < 0 && errno == EINTR) {
   }
+  auto stat = proc::read_stat(pid_);
+  ok_ = stat && stat->state == 'Z';
 }
 
 Zombie::~Zombie() {
@@ -302,12 +300,16 @@ Zombie::~Zombie() {
 }
 
 ExitedLeader::ExitedLeader(const std::function<void(pid_t)>& before_exit) {
-  int go[2];
+  int go[2], zombie[2];
   if (::pipe2(go, O_CLOEXEC) != 0) return;
-  pid_ = ::fork();
-  if (pid_ < 0) {
+  if (::pipe2(zombie, O_CLOEXEC) != 0) {
     ::close(go[0]);
     ::close(go[1]);
+    return;
+  }
+  pid_ = ::fork();
+  if (pid_ < 0) {
+    for (int fd : {go[0], go[1], zombie[0], zombie[1]}) ::close(fd);
     return;
   }
   if (pid_ == 0) {
@@ -320,21 +322,24 @@ ExitedLeader::ExitedLeader(const std::function<void(pid_t)>& before_exit) {
     char byte;
     while (::read(go[0], &byte, 1) < 0 && errno == EINTR) {
     }
+    if (!witness_leader_exit(zombie[1])) ::_exit(2);
     ::syscall(SYS_exit, 0);  // this thread only
     ::_exit(1);
   }
   ::close(go[0]);
+  ::close(zombie[1]);
   before_exit(pid_);
   ::close(go[1]);  // the leader exits
-  for (int i = 0; i < 5000 && !ok_; ++i) {
-    auto stat = proc::read_stat(pid_);
-    auto status = proc::read_text_file("/proc/" + std::to_string(pid_) + "/status");
-    // The other thread lives on (a sanitizer's runtime may add a thread of its own).
-    std::size_t at = status ? status->find("\nThreads:\t") : std::string::npos;
-    ok_ = stat && stat->state == 'Z' && at != std::string::npos &&
-          std::atoi(status->c_str() + at + 10) >= 2;
-    if (!ok_) std::this_thread::sleep_for(std::chrono::milliseconds(1));
-  }
+  const bool exited = wait_for_byte(zombie[0]);
+  ::close(zombie[0]);
+  if (!exited) return;
+  // The witness says the leader is a zombie now; the other thread lives on (a sanitizer's
+  // runtime may add a thread of its own).
+  auto stat = proc::read_stat(pid_);
+  auto status = proc::read_text_file("/proc/" + std::to_string(pid_) + "/status");
+  std::size_t at = status ? status->find("\nThreads:\t") : std::string::npos;
+  ok_ = stat && stat->state == 'Z' && at != std::string::npos &&
+        std::atoi(status->c_str() + at + 10) >= 2;
 }
 
 ExitedLeader::~ExitedLeader() {

@@ -21,6 +21,7 @@
 #include <thread>
 
 #include "proc/maps.hpp"
+#include "support/exit_events.hpp"
 
 namespace pagescan::test {
 
@@ -118,19 +119,12 @@ std::size_t userfaultfd_count() {
 }
 
 int wait_with_timeout(pid_t pid, std::chrono::milliseconds timeout, bool& timed_out) {
-  timed_out = false;
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  // The pidfd's exit event, bounded: no polling of waitpid().
+  timed_out = !wait_process_exit(pid, timeout);
+  if (timed_out) ::kill(pid, SIGKILL);
   int status = 0;
-  for (;;) {
-    const pid_t got = ::waitpid(pid, &status, WNOHANG);
-    if (got == pid) return status;
-    if (got < 0 && errno != EINTR) return -1;
-    if (std::chrono::steady_clock::now() >= deadline) break;
-    std::this_thread::sleep_for(std::chrono::microseconds(200));
-  }
-  timed_out = true;
-  ::kill(pid, SIGKILL);
-  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  while (::waitpid(pid, &status, 0) < 0) {
+    if (errno != EINTR) return -1;
   }
   return status;
 }

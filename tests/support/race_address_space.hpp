@@ -1,5 +1,5 @@
 // Race-test plumbing: address space nobody else maps into, time budgets scaled for the
-// sanitizers, open-fd counts, and waiting for a child with a deadline.
+// sanitizers, open-fd counts, and waiting for a child's exit with a bound against hangs.
 #pragma once
 
 #include <sys/types.h>
@@ -45,8 +45,9 @@ class QuietRange {
 std::size_t open_fd_count();
 std::size_t userfaultfd_count();
 
-// Waits for `pid` until `timeout`; on timeout kills it with SIGKILL and reaps it. Returns
-// the wait status, and `timed_out` says whether it had to be killed.
+// Waits for child `pid` to exit (its pidfd's event) and reaps it. `timeout` only turns a
+// hang into a failure: past it the child is killed with SIGKILL and reaped, and
+// `timed_out` says so. Returns the wait status.
 int wait_with_timeout(pid_t pid, std::chrono::milliseconds timeout, bool& timed_out);
 
 }  // namespace pagescan::test

@@ -7,17 +7,23 @@
 // range spanning two VMAs, an mprotect over a hole): failures are part of the churn.
 #include "support/race_churn.hpp"
 
+#include <linux/futex.h>
 #include <signal.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
+#include <climits>
 #include <cstring>
 #include <new>
+#include <string>
+
+#include "support/exit_events.hpp"
 
 #ifndef MADV_POPULATE_WRITE
 #define MADV_POPULATE_WRITE 23  // Linux 5.14
@@ -80,7 +86,9 @@ void churn(Churner::Shared& s, std::uint64_t base, std::uint32_t pages, std::uin
   auto at = [&](std::uint32_t p) { return reinterpret_cast<char*>(base + p * page); };
   while (!s.stop.load(std::memory_order_acquire)) {
     if (s.full.load(std::memory_order_relaxed)) {
-      ::usleep(1000);
+      // Nothing more may change: sleep on the stop word until stop() wakes it.
+      ::syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(&s.stop), FUTEX_WAIT, 0u, nullptr,
+                nullptr, 0);
       continue;
     }
     const std::uint32_t p = rng.below(pages);
@@ -181,12 +189,17 @@ void Churner::start_child() {
 std::string Churner::stop() {
   if (!shared_) return "";
   shared_->stop.store(1, std::memory_order_release);
+  // A shared futex wake (the word may be in a child's view of the mapping).
+  ::syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(&shared_->stop), FUTEX_WAKE, INT_MAX,
+            nullptr, nullptr, 0);
   if (thread_.joinable()) thread_.join();
   if (child_ <= 0) return "";
   bool timed_out = false;
-  const int status = wait_with_timeout(child_, std::chrono::seconds(30), timed_out);
+  const int status = wait_with_timeout(child_, kHangBound, timed_out);
   child_ = -1;
-  if (timed_out) return "the churning child did not stop within 30 s";
+  if (timed_out) {
+    return "the churning child did not stop within " + std::to_string(kHangBound.count()) + " s";
+  }
   if (!WIFEXITED(status)) {
     return "the churning child died by signal " + std::to_string(WTERMSIG(status));
   }

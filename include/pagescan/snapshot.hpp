@@ -49,6 +49,12 @@ class RegionSnapshot {
   // private anonymous or shared memfd, or a mix of both), the watch's errors
   // (WriteWatch::create), e.g. EOPNOTSUPP / unsupported (the forced engine is
   // unavailable).
+  //
+  // Side effects, until the snapshot is destroyed: the watch's (WriteWatch::create); the
+  // image, one anonymous MAP_NORESERVE mapping of the region's size plus a PROT_NONE
+  // page on each side (memory only for the non-zero pages saved); and a PROT_NONE
+  // placeholder page in the free page just below and just above the region, where
+  // those are free, so a mapping that appears there later is never taken for growth.
   static Result<RegionSnapshot> capture(void* base, std::size_t len,
                                         const SnapshotOptions& options = {});
 

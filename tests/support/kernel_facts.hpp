@@ -111,4 +111,8 @@ std::optional<AbsentFact> absent_fact(Fact fact);
   } else                                                                    \
     GTEST_SKIP() << absent_->message
 
+// The exit code of a test run whose tests all skipped and none failed (test_events.cpp's
+// main); tests/CMakeLists.txt gives ctest the same number as SKIP_RETURN_CODE.
+inline constexpr int kAllSkippedExitCode = 77;
+
 }  // namespace pagescan::test

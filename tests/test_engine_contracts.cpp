@@ -34,6 +34,7 @@
 
 #include "pagescan/watch.hpp"
 #include "support/sanitizers.hpp"
+#include "support/watch_helpers.hpp"
 
 namespace pagescan {
 namespace {
@@ -196,10 +197,10 @@ Result<WriteWatch> watch_with(WatchEngine engine, Region& r) {
 // Creates a watch with `engine` (skipping when this kernel lacks it) and checks that
 // nothing is lost and nothing is reported without a write.
 void expect_never_lost_and_exact(WatchEngine engine) {
+  PAGESCAN_SKIP_UNLESS_ENGINE(engine);
   Region r;
   ASSERT_NE(r.base, nullptr);
   auto w = watch_with(engine, r);
-  if (!w && w.error().kind() == ErrorKind::unsupported) GTEST_SKIP() << w.error().message();
   ASSERT_TRUE(w) << w.error().message();
   Outcome o = run_stress(*w, r.base, r.page, false, true, false);
   EXPECT_TRUE(o.failure.empty()) << o.failure << " (after " << o.writes << " writes)";
@@ -240,12 +241,10 @@ TEST(EngineContracts, AutomaticLosesNoWrite) {
 // soft-dirty: not atomic, so its documented contract is the never-lost one only while
 // the writer is stopped during each collect (it may over-report: no exactness check).
 TEST(EngineContracts, SoftDirtyLosesNoWriteWhileWritersAreStopped) {
+  PAGESCAN_SKIP_UNLESS_ENGINE(WatchEngine::soft_dirty);
   Region r;
   ASSERT_NE(r.base, nullptr);
   auto w = watch_with(WatchEngine::soft_dirty, r);
-  if (!w && w.error().kind() == ErrorKind::unsupported) {
-    GTEST_SKIP() << "kernel lacks soft-dirty: " << w.error().message();
-  }
   ASSERT_TRUE(w) << w.error().message();
   Outcome o = run_stress(*w, r.base, r.page, true, false, false);
   EXPECT_TRUE(o.failure.empty()) << o.failure << " (after " << o.writes << " writes)";

@@ -4,7 +4,7 @@
 #include <string>
 #include <string_view>
 
-#include "args.hpp"
+#include "cli/args.hpp"
 #include "pagescan/categories.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {

@@ -4,9 +4,9 @@
 #include <CLI/CLI.hpp>
 #include <vector>
 
-#include "commands.hpp"
-#include "options.hpp"
-#include "output.hpp"
+#include "cli/commands.hpp"
+#include "cli/options.hpp"
+#include "cli/output.hpp"
 
 using namespace pagescan::cli;
 

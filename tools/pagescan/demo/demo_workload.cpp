@@ -1,6 +1,6 @@
 // The demo's child process, seen from the parent: plan it, fork it, read what it built,
 // ask for its write-tracking rounds, and kill and reap it at the end.
-#include "demo_workload.hpp"
+#include "demo/demo_workload.hpp"
 
 #include <fcntl.h>
 #include <signal.h>
@@ -10,8 +10,8 @@
 #include <cerrno>
 #include <cstring>
 
-#include "demo_child.hpp"
-#include "output.hpp"
+#include "cli/output.hpp"
+#include "demo/demo_child.hpp"
 #include "pagescan/features.hpp"
 
 namespace pagescan::cli {

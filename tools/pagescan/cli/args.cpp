@@ -1,5 +1,5 @@
 // Parsing the CLI's shared arguments: targets, ranges, numbers.
-#include "args.hpp"
+#include "cli/args.hpp"
 
 #include <cerrno>
 #include <charconv>

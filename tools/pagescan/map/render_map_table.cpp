@@ -5,8 +5,8 @@
 #include <algorithm>
 #include <cmath>
 
-#include "map_report.hpp"
-#include "output.hpp"
+#include "cli/output.hpp"
+#include "map/map_report.hpp"
 
 namespace pagescan::cli {
 

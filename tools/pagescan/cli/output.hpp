@@ -4,7 +4,7 @@
 #include <cstdint>
 #include <string>
 
-#include "args.hpp"
+#include "cli/args.hpp"
 #include "pagescan/result.hpp"
 
 namespace pagescan::cli {

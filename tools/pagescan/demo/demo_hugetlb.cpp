@@ -6,7 +6,7 @@
 // handler when the demo is interrupted while the pool is raised. The handler uses only
 // open, read, write, close, sigaction and raise (async-signal-safe) and runs in this
 // process only: the forked workload inherits it but must not touch the setting.
-#include "demo_hugetlb.hpp"
+#include "demo/demo_hugetlb.hpp"
 
 #include <fcntl.h>
 #include <signal.h>
@@ -17,7 +17,7 @@
 #include <cstring>
 #include <fstream>
 
-#include "output.hpp"
+#include "cli/output.hpp"
 
 namespace pagescan::cli {
 

@@ -20,8 +20,8 @@
 #include <array>
 #include <iterator>
 
-#include "map_report.hpp"
-#include "output.hpp"
+#include "cli/output.hpp"
+#include "map/map_report.hpp"
 
 namespace pagescan::cli {
 

@@ -4,13 +4,13 @@
 #include <memory>
 #include <optional>
 
-#include "args.hpp"
-#include "commands.hpp"
-#include "options.hpp"
-#include "output.hpp"
+#include "cli/args.hpp"
+#include "cli/commands.hpp"
+#include "cli/options.hpp"
+#include "cli/output.hpp"
+#include "cli/positionals.hpp"
 #include "pagescan/features.hpp"
-#include "positionals.hpp"
-#include "scan_report.hpp"
+#include "scan/scan_report.hpp"
 
 namespace pagescan::cli {
 

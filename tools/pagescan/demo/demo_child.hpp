@@ -5,7 +5,7 @@
 
 #include <cstdint>
 
-#include "demo_workload.hpp"
+#include "demo/demo_workload.hpp"
 
 namespace pagescan::cli::demo {
 

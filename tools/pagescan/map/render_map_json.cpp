@@ -2,9 +2,9 @@
 // fields are only ever added.
 #include <cmath>
 
-#include "map_report.hpp"
-#include "output.hpp"
-#include "scan_report.hpp"
+#include "cli/output.hpp"
+#include "map/map_report.hpp"
+#include "scan/scan_report.hpp"
 
 namespace pagescan::cli {
 

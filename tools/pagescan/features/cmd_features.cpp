@@ -3,11 +3,11 @@
 
 #include <memory>
 
-#include "commands.hpp"
-#include "features_report.hpp"
-#include "options.hpp"
-#include "output.hpp"
-#include "positionals.hpp"
+#include "cli/commands.hpp"
+#include "cli/options.hpp"
+#include "cli/output.hpp"
+#include "cli/positionals.hpp"
+#include "features/features_report.hpp"
 
 namespace pagescan::cli {
 

@@ -1,6 +1,6 @@
 // `pagescan scan --json`: the documented shape; fields are only ever added.
-#include "output.hpp"
-#include "scan_report.hpp"
+#include "cli/output.hpp"
+#include "scan/scan_report.hpp"
 
 namespace pagescan::cli {
 

@@ -1,5 +1,5 @@
 // Shared output helpers: error lines, exit codes, human units, wrapping, hex addresses.
-#include "output.hpp"
+#include "cli/output.hpp"
 
 #include <fmt/core.h>
 #include <unistd.h>

@@ -1,8 +1,8 @@
 // `pagescan map --format csv`: one row per VMA, counts in pages, empty where meaningless.
 #include <fmt/core.h>
 
-#include "map_report.hpp"
-#include "output.hpp"
+#include "cli/output.hpp"
+#include "map/map_report.hpp"
 
 namespace pagescan::cli {
 

@@ -5,7 +5,7 @@
 // `pagescan map` then shows one row per part. What the kernel does to each part, and so
 // what the scan shows, is in kernel-pagemap-scan.md: the zero page (§4.1 PFNZERO), THP
 // and hugetlb (HUGE), guard markers (read as GUARD and SWAPPED), uffd-wp (WRITTEN §4.3).
-#include "demo_child.hpp"
+#include "demo/demo_child.hpp"
 
 #include <fcntl.h>
 #include <signal.h>

@@ -5,10 +5,10 @@
 #include <utility>
 #include <vector>
 
-#include "features_report.hpp"
-#include "output.hpp"
+#include "cli/output.hpp"
+#include "features/features_report.hpp"
 #include "pagescan/watch.hpp"
-#include "scan_report.hpp"
+#include "scan/scan_report.hpp"
 
 namespace pagescan::cli {
 

@@ -5,14 +5,14 @@
 #include <memory>
 #include <optional>
 
-#include "commands.hpp"
-#include "demo_hugetlb.hpp"
-#include "demo_report.hpp"
-#include "demo_workload.hpp"
-#include "options.hpp"
-#include "output.hpp"
+#include "cli/commands.hpp"
+#include "cli/options.hpp"
+#include "cli/output.hpp"
+#include "cli/positionals.hpp"
+#include "demo/demo_hugetlb.hpp"
+#include "demo/demo_report.hpp"
+#include "demo/demo_workload.hpp"
 #include "pagescan/process.hpp"
-#include "positionals.hpp"
 
 namespace pagescan::cli {
 

@@ -10,8 +10,8 @@
 // vanished simply counts nothing.
 #include <algorithm>
 
-#include "map_report.hpp"
-#include "output.hpp"
+#include "cli/output.hpp"
+#include "map/map_report.hpp"
 #include "pagescan/features.hpp"
 
 namespace pagescan::cli {

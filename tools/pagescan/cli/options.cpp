@@ -1,5 +1,5 @@
 // Options several commands share: --format/--json, --backend, --version, value options.
-#include "options.hpp"
+#include "cli/options.hpp"
 
 #include <algorithm>
 #include <cstdlib>

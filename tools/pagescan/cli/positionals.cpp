@@ -1,5 +1,5 @@
 // The positional arguments: TARGET, and the arguments a command does not take.
-#include "positionals.hpp"
+#include "cli/positionals.hpp"
 
 #include <memory>
 

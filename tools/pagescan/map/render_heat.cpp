@@ -4,7 +4,7 @@
 #include <array>
 #include <cmath>
 
-#include "map_report.hpp"
+#include "map/map_report.hpp"
 
 namespace pagescan::cli {
 

@@ -2,9 +2,9 @@
 // rows (one VMA each, named after the part), and the write-tracking rounds.
 #include <fmt/core.h>
 
-#include "demo_report.hpp"
-#include "features_report.hpp"
-#include "output.hpp"
+#include "cli/output.hpp"
+#include "demo/demo_report.hpp"
+#include "features/features_report.hpp"
 
 namespace pagescan::cli {
 

@@ -1,8 +1,8 @@
 // `pagescan scan --format csv`: one row per region.
 #include <fmt/core.h>
 
-#include "output.hpp"
-#include "scan_report.hpp"
+#include "cli/output.hpp"
+#include "scan/scan_report.hpp"
 
 namespace pagescan::cli {
 

@@ -8,14 +8,14 @@
 #include <memory>
 #include <optional>
 
-#include "args.hpp"
-#include "atomic_file.hpp"
-#include "commands.hpp"
-#include "map_report.hpp"
-#include "options.hpp"
-#include "output.hpp"
+#include "cli/args.hpp"
+#include "cli/atomic_file.hpp"
+#include "cli/commands.hpp"
+#include "cli/options.hpp"
+#include "cli/output.hpp"
+#include "cli/positionals.hpp"
+#include "map/map_report.hpp"
 #include "pagescan/features.hpp"
-#include "positionals.hpp"
 
 namespace pagescan::cli {
 

@@ -1,8 +1,8 @@
 // `pagescan scan` as a table: one row per region and a totals line.
 #include <fmt/core.h>
 
-#include "output.hpp"
-#include "scan_report.hpp"
+#include "cli/output.hpp"
+#include "scan/scan_report.hpp"
 
 namespace pagescan::cli {
 

@@ -4,7 +4,7 @@
 // old file or the new one, never a half-written one; the temporary therefore lives in
 // the target's directory. fsync before the rename makes the new contents durable before
 // the name points at them; fsync of the directory makes the rename itself durable.
-#include "atomic_file.hpp"
+#include "cli/atomic_file.hpp"
 
 #include <fcntl.h>
 #include <sys/stat.h>

@@ -9,8 +9,8 @@
 
 #include <nlohmann/json.hpp>
 
-#include "demo_workload.hpp"
-#include "map_report.hpp"
+#include "demo/demo_workload.hpp"
+#include "map/map_report.hpp"
 #include "pagescan/features.hpp"
 
 namespace pagescan::cli {

@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-#include "args.hpp"
+#include "cli/args.hpp"
 #include "pagescan/scan.hpp"
 
 namespace pagescan::cli {

@@ -30,4 +30,8 @@ const Features& soft_dirty();
 // thp_mode, thp_pmd_size, thp_sizes, thp_use_zero_page: reads sysfs only.
 const Features& thp();
 
+// pfns_visible: whether pagemap shows this process PFNs, read from the pagemap entry of a
+// page certainly present (the one holding a local variable); nothing is mapped.
+bool pfns_visible();
+
 }  // namespace pagescan::probe

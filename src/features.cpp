@@ -152,13 +152,14 @@ void probe_soft_dirty(Features& f) {
 
 // Whether pagemap shows PFNs to us, read from a page that is certainly present: the one
 // holding a local variable just written, so nothing is mapped for it.
-void probe_pfns_visible(Features& f) {
+bool read_pfns_visible() {
   volatile char here = 1;
   int pm = ::open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
-  if (pm < 0) return;
-  std::uint64_t e = pagemap_entry(pm, const_cast<const char*>(&here), f.page_size);
-  f.pfns_visible = (e & uapi::PM_PRESENT) && (e & uapi::PM_PFN_MASK) != 0;
+  if (pm < 0) return false;
+  const auto page = static_cast<std::uint64_t>(::sysconf(_SC_PAGESIZE));
+  std::uint64_t e = pagemap_entry(pm, const_cast<const char*>(&here), page);
   ::close(pm);
+  return (e & uapi::PM_PRESENT) && (e & uapi::PM_PFN_MASK) != 0;
 }
 
 // Guard regions, by installing one on a scratch page (then unmapped): only features()
@@ -280,7 +281,7 @@ void take_thp(Features& to, const Features& from) {
 
 // The groups only features() needs, probed afresh.
 void probe_the_rest(Features& f) {
-  probe_pfns_visible(f);
+  f.pfns_visible = probe::pfns_visible();
   probe_guard_regions(f);
   probe_hugetlb_and_swap(f);
 }
@@ -304,6 +305,10 @@ const Features& soft_dirty() {
 const Features& thp() {
   static const Features f = probed<probe_thp>();
   return f;
+}
+bool pfns_visible() {
+  static const bool visible = read_pfns_visible();
+  return visible;
 }
 
 }  // namespace probe

@@ -107,10 +107,7 @@ Error open_error(int err, const std::string& path, pid_t pid) {
 // missing one is a missing kernel interface (no /proc mounted, or a kernel built without
 // CONFIG_PROC_PAGE_MONITOR), never "no such process".
 Error open_self_error(int err) {
-  const std::string what = "open /proc/self/pagemap";
-  if (err == ENOENT) return Error::from_errno(err, ErrorKind::unsupported, what);
-  if (err == EACCES || err == EPERM) return Error::from_errno(err, ErrorKind::permission, what);
-  return Error::from_errno(err, ErrorKind::kernel_failure, what);
+  return proc::file_error(err, proc::FileRole::kernel_interface, "open /proc/self/pagemap");
 }
 
 Error zombie_error(pid_t pid) {

@@ -9,7 +9,7 @@
 #include <cstring>
 #include <vector>
 
-#include "kernel/uapi.hpp"
+#include "feature_probes.hpp"
 #include "proc/proc_files.hpp"
 
 namespace pagescan::emulate {
@@ -20,22 +20,6 @@ namespace {
 constexpr std::uint64_t kKpfZeroPage = 1ull << 24;
 // At most this many PFNs of /proc/kpageflags are read (512 KiB): the image is tens of MiB.
 constexpr std::uint64_t kMaxPfnsRead = 64 * 1024;
-
-std::uint64_t entry_of(int fd, const void* addr, std::uint64_t page) {
-  std::uint64_t e = 0;
-  off_t off = static_cast<off_t>(reinterpret_cast<std::uintptr_t>(addr) / page * 8);
-  if (::pread(fd, &e, 8, off) != 8) return 0;
-  return e;
-}
-
-bool learn_pfns_visible(std::uint64_t page) {
-  volatile char here = 1;  // its page is present: we just wrote it
-  int fd = ::open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return false;
-  std::uint64_t e = entry_of(fd, const_cast<const char*>(&here), page);
-  ::close(fd);
-  return (e & uapi::PM_PRESENT) && (e & uapi::PM_PFN_MASK) != 0;
-}
 
 // The first PFN marked KPF_ZERO_PAGE in the kernel image's physical ranges, or 0.
 std::uint64_t learn_zero_pfn(std::uint64_t page) {
@@ -79,7 +63,7 @@ std::uint64_t learn_zero_pfn(std::uint64_t page) {
 ZeroPages learn() {
   ZeroPages z;
   const std::uint64_t page = static_cast<std::uint64_t>(::sysconf(_SC_PAGESIZE));
-  z.pfns_visible = learn_pfns_visible(page);
+  z.pfns_visible = probe::pfns_visible();
   if (z.pfns_visible) z.zero_pfn = learn_zero_pfn(page);
   return z;
 }

@@ -4,7 +4,7 @@
 #include <string>
 #include <string_view>
 
-#include "cli/args.hpp"
+#include "cli/arguments.hpp"
 #include "pagescan/categories.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {

@@ -550,7 +550,7 @@ TEST_F(CliMap, HeatStripOfAHalfWrittenVmaIsFullThenEmpty) {
     for (int i = 0; i < n; ++i) out += s;
     return out;
   };
-  CliRun unicode = run_cli({"map", pid(), "--heat", "--category", "written", "--width", "32"});
+  CliRun unicode = run_cli({"map", pid(), "--heat", "--category", "written", "--heat-width", "32"});
   ASSERT_EQ(unicode.exit_code, 0) << unicode.describe();
   EXPECT_EQ(strip_of(unicode), "  [" + repeat("█", 16) + repeat(" ", 16) + "] written 50%");
 
@@ -568,7 +568,7 @@ TEST_F(CliMap, HeatStripOfAHalfWrittenVmaIsFullThenEmpty) {
     }
   }
 
-  json j = map_json({"--heat", "--category", "written", "--width", "8"});
+  json j = map_json({"--heat", "--category", "written", "--heat-width", "8"});
   EXPECT_EQ(j["heat"]["category"], "written");
   EXPECT_EQ(j["heat"]["width"], 8);
   const json* tracked = find_vma(j, part_start(*child, kUffd));
@@ -583,7 +583,7 @@ TEST_F(CliMap, PresentHeatMarksPartlyFilledCells) {
   const std::string row = hex(part_start(*child, kAnon)) + "-" + hex(part_end(*child, kAnon));
   for (const auto& [width, strip] :
        std::vector<std::pair<std::string, std::string>>{{"16", "████████████    "}, {"2", "█▄"}}) {
-    CliRun run = run_cli({"map", pid(), "--heat", "--width", width});
+    CliRun run = run_cli({"map", pid(), "--heat", "--heat-width", width});
     ASSERT_EQ(run.exit_code, 0) << run.describe();
     std::vector<std::string> lines = run.out_lines();
     auto it = std::find_if(lines.begin(), lines.end(),
@@ -836,7 +836,7 @@ TEST_F(CliMap, HelpShowsExamplesAndEveryOption) {
   CliRun run = run_cli({"map", "--help"});
   ASSERT_EQ(run.exit_code, 0) << run.describe();
   for (const char* text :
-       {"Examples:", "pagescan map", "--heat", "--category", "--ascii", "--width", "--svg",
+       {"Examples:", "pagescan map", "--heat", "--category", "--ascii", "--heat-width", "--svg",
         "--format", "--json", "--min-size", "--only", "--sort", "not tracked"}) {
     EXPECT_NE(run.out.find(text), std::string::npos) << text;
   }
@@ -866,9 +866,9 @@ INSTANTIATE_TEST_SUITE_P(
                       MapUsageCase{"BadCategory", {"--heat", "--category", "dirty"}, "dirty"},
                       MapUsageCase{"BadMinSize", {"--min-size", "12Q"}, "12Q"},
                       MapUsageCase{"NegativeMinSize", {"--min-size", "-4K"}, "-4K"},
-                      MapUsageCase{"ZeroWidth", {"--heat", "--width", "0"}, "'0'"},
-                      MapUsageCase{"HugeWidth", {"--heat", "--width", "100000"}, "100000"},
-                      MapUsageCase{"TextWidth", {"--heat", "--width", "wide"}, "wide"},
+                      MapUsageCase{"ZeroWidth", {"--heat", "--heat-width", "0"}, "'0'"},
+                      MapUsageCase{"HugeWidth", {"--heat", "--heat-width", "100000"}, "100000"},
+                      MapUsageCase{"TextWidth", {"--heat", "--heat-width", "wide"}, "wide"},
                       MapUsageCase{"BadFormat", {"--format", "xml"}, "xml"},
                       MapUsageCase{"HeatAsCsv", {"--heat", "--format", "csv"}, "csv"},
                       MapUsageCase{"BadBackend", {"--backend", "gpu"}, "gpu"}),

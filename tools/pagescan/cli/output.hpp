@@ -4,7 +4,7 @@
 #include <cstdint>
 #include <string>
 
-#include "cli/args.hpp"
+#include "cli/arguments.hpp"
 #include "pagescan/result.hpp"
 
 namespace pagescan::cli {

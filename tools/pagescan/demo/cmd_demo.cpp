@@ -5,10 +5,9 @@
 #include <memory>
 #include <optional>
 
+#include "cli/arguments.hpp"
 #include "cli/commands.hpp"
-#include "cli/options.hpp"
 #include "cli/output.hpp"
-#include "cli/positionals.hpp"
 #include "demo/demo_hugetlb.hpp"
 #include "demo/demo_report.hpp"
 #include "demo/demo_workload.hpp"
@@ -18,24 +17,20 @@ namespace pagescan::cli {
 
 namespace {
 
-const std::vector<std::string> kFormats = {"table", "json"};
+const CommandShape kShape{false, {"table", "json"}, true};
 
 struct DemoOptions {
-  Positionals positionals;
-  FormatOption format;
-  std::optional<std::string> backend;
+  SharedArguments shared;
   bool ascii = false;
 };
 
 int run_demo(const DemoOptions& o) {
   // Every usage error, PAGESCAN_BACKEND's included, before the demo prints, forks or
   // touches vm.nr_hugepages.
-  if (auto error = check_no_arguments("demo", o.positionals)) return report_usage(*error);
-  auto format = resolve_format(o.format, kFormats);
-  if (!format.value) return report_usage(*format.error);
-  auto backend = resolve_backend(o.backend);
-  if (!backend.value) return report_usage(*backend.error);
-  const bool json = *format.value == "json";
+  auto shared = resolve_shared(o.shared);
+  if (!shared.value) return report_usage(*shared.error);
+  const BackendChoice backend = shared.value->backend;
+  const bool json = shared.value->format == "json";
   const bool colour = !json && use_colour();
 
   // Probed before anything changes: the features shown are the machine's own.
@@ -56,11 +51,11 @@ int run_demo(const DemoOptions& o) {
   auto process = Process::attach(workload->pid());
   if (!process) return report_error(process.error());
   MapOptions options;
-  options.counted = countable_categories(*backend.value);
+  options.counted = countable_categories(backend);
   options.heat_category = Category::present;
   DemoReport report;
   options.heat_bins = report.heat_width;
-  options.scan.backend = *backend.value;
+  options.scan.backend = backend;
   auto map = build_map_report(*process, options);
   if (!map) return report_error(map.error());
 
@@ -101,10 +96,7 @@ Command add_demo_command(CLI::App& app) {
       "own. A part this machine cannot show says why ('not available: ...'). For the\n"
       "hugetlb page the demo raises vm.nr_hugepages from 0 to 1 and puts it back at once;\n"
       "it never adds swap. The child is killed before the demo exits.");
-  add_version_flag(sub);
-  add_no_arguments(sub, o->positionals);
-  add_format_options(sub, o->format, kFormats);
-  add_backend_option(sub, o->backend);
+  add_shared_arguments(sub, kShape, o->shared);
   sub->add_flag("--ascii", o->ascii, "heat strips in ASCII instead of Unicode blocks");
   return Command{sub, [o] { return run_demo(*o); }};
 }

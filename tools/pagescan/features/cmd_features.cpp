@@ -3,33 +3,28 @@
 
 #include <memory>
 
+#include "cli/arguments.hpp"
 #include "cli/commands.hpp"
-#include "cli/options.hpp"
 #include "cli/output.hpp"
-#include "cli/positionals.hpp"
 #include "features/features_report.hpp"
 
 namespace pagescan::cli {
 
 namespace {
 
-const std::vector<std::string> kFormats = {"table", "json"};
+const CommandShape kShape{false, {"table", "json"}, false};
 
 struct FeaturesOptions {
-  Positionals positionals;
-  FormatOption format;
+  SharedArguments shared;
 };
 
 int run_features(const FeaturesOptions& o) {
-  if (auto error = check_no_arguments("features", o.positionals)) return report_usage(*error);
-  auto format = resolve_format(o.format, kFormats);
-  if (!format.value) return report_usage(*format.error);
   // The backend shown is auto's choice: a PAGESCAN_BACKEND every scan would reject is an
-  // error here too, not a backend to report.
-  auto backend = resolve_backend(std::nullopt);
-  if (!backend.value) return report_usage(*backend.error);
+  // error here too (resolve_shared checks it), not a backend to report.
+  auto shared = resolve_shared(o.shared);
+  if (!shared.value) return report_usage(*shared.error);
   const Features& f = features();
-  if (*format.value == "json") {
+  if (shared.value->format == "json") {
     fmt::print("{}\n", render_features_json(f).dump(2));
   } else {
     render_features_table(f, use_colour(), stdout);
@@ -50,9 +45,7 @@ Command add_features_command(CLI::App& app) {
       "(by a functional test), guard regions, THP, hugetlb, swap and PFN visibility; then\n"
       "which scan backend and write-tracking engine pagescan uses here, and why. The table\n"
       "gives sizes in human units, JSON in bytes.");
-  add_version_flag(sub);
-  add_no_arguments(sub, o->positionals);
-  add_format_options(sub, o->format, kFormats);
+  add_shared_arguments(sub, kShape, o->shared);
   return Command{sub, [o] { return run_features(*o); }};
 }
 

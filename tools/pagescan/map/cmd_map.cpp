@@ -8,12 +8,10 @@
 #include <memory>
 #include <optional>
 
-#include "cli/args.hpp"
+#include "cli/arguments.hpp"
 #include "cli/atomic_file.hpp"
 #include "cli/commands.hpp"
-#include "cli/options.hpp"
 #include "cli/output.hpp"
-#include "cli/positionals.hpp"
 #include "map/map_report.hpp"
 #include "pagescan/features.hpp"
 
@@ -25,23 +23,21 @@ constexpr std::uint32_t kMaxHeatWidth = 1024;
 
 // Each value as typed, kept only when given (an empty value is checked like any other).
 struct MapOptionsText {
-  Positionals positionals;
-  FormatOption format;
+  SharedArguments shared;
   std::optional<std::string> min_size;
   std::optional<std::string> only;
   std::optional<std::string> sort;  // default: address
   bool heat = false;
   std::optional<std::string> category;
   bool ascii = false;
-  std::optional<std::string> width;
+  std::optional<std::string> heat_width;
   std::optional<std::string> svg;
-  std::optional<std::string> backend;
   // The options that only shape heat strips, so ask for them: the error names the one given.
-  std::vector<CLI::Option*> heat_shapers;  // --category, --ascii, --width
+  std::vector<CLI::Option*> heat_shapers;  // --category, --ascii, --heat-width
   CLI::App* command = nullptr;
 };
 
-const std::vector<std::string> kFormats = {"table", "json", "csv"};
+const CommandShape kShape{true, {"table", "json", "csv"}, true};
 
 // "4096", "64K", "2M", "1G", "1T" (also "64k", "64KiB", "64KB"): bytes.
 Parsed<std::uint64_t> parse_size(const std::string& text) {
@@ -140,13 +136,10 @@ std::string heat_asked_by(const MapOptionsText& o) {
 }
 
 int run_map(const MapOptionsText& o) {
-  auto target = resolve_target("map", o.positionals);
-  if (!target.value) return report_usage(*target.error);
-  auto backend = resolve_backend(o.backend);
-  if (!backend.value) return report_usage(*backend.error);
-  auto format_choice = resolve_format(o.format, kFormats);
-  if (!format_choice.value) return report_usage(*format_choice.error);
-  const std::string& format = *format_choice.value;
+  auto shared = resolve_shared(o.shared);
+  if (!shared.value) return report_usage(*shared.error);
+  const std::string& format = shared.value->format;
+  const BackendChoice backend = shared.value->backend;
   std::uint64_t min_size = 0;
   if (o.min_size) {
     auto parsed = parse_size(*o.min_size);
@@ -164,8 +157,8 @@ int run_map(const MapOptionsText& o) {
     return report_usage(
         UsageError{"bad --sort '" + sort + "': expected size, present, swapped or address"});
   }
-  // --category, --ascii and --width only shape the heat strip: they ask for it.
-  const bool heat = o.heat || o.category || o.ascii || o.width;
+  // --category, --ascii and --heat-width only shape the heat strip: they ask for it.
+  const bool heat = o.heat || o.category || o.ascii || o.heat_width;
   Category heat_category = Category::present;
   if (o.category) {
     auto parsed = parse_category(*o.category);
@@ -173,11 +166,11 @@ int run_map(const MapOptionsText& o) {
     heat_category = *parsed;
   }
   std::uint32_t width = 64;
-  if (o.width) {
-    auto parsed = parse_number(*o.width, "--width");
+  if (o.heat_width) {
+    auto parsed = parse_number(*o.heat_width, "--heat-width");
     if (!parsed.value) return report_usage(*parsed.error);
     if (*parsed.value == 0 || *parsed.value > kMaxHeatWidth) {
-      return report_usage(UsageError{"bad --width '" + *o.width + "': expected 1 to " +
+      return report_usage(UsageError{"bad --heat-width '" + *o.heat_width + "': expected 1 to " +
                                      std::to_string(kMaxHeatWidth) + " cells"});
     }
     width = static_cast<std::uint32_t>(*parsed.value);
@@ -192,13 +185,13 @@ int run_map(const MapOptionsText& o) {
     return report_usage(UsageError{"bad --svg '': expected a file name"});
 
   MapOptions options;
-  options.counted = countable_categories(*backend.value);
+  options.counted = countable_categories(backend);
   if (heat) options.heat_category = heat_category;
   options.heat_bins = width;
   options.picture = o.svg.has_value();
-  options.scan.backend = *backend.value;
+  options.scan.backend = backend;
 
-  auto process = open_target(*target.value);
+  auto process = open_target(*shared.value->target);
   if (!process) return report_error(process.error());
   auto report = build_map_report(*process, options);
   if (!report) return report_error(report.error());
@@ -237,7 +230,7 @@ Command add_map_command(CLI::App& app) {
       "Examples:\n"
       "  pagescan map self\n"
       "  pagescan map 1234 --heat                    # where the present pages are\n"
-      "  pagescan map 1234 --heat --category written --ascii --width 32\n"
+      "  pagescan map 1234 --heat --category written --ascii --heat-width 32\n"
       "  pagescan map 1234 --only anon,heap --min-size 2M --sort present\n"
       "  pagescan map 1234 --svg memory.svg          # open it in a browser\n"
       "  pagescan map 1234 --json | jq '.vmas[] | select(.counts.swapped > 0)'\n"
@@ -246,9 +239,7 @@ Command add_map_command(CLI::App& app) {
       "registered for userfaultfd write-protect ('not tracked' elsewhere). SWAPPED counts\n"
       "every non-present entry: swap, migration, guard and uffd-wp markers. Filters and\n"
       "--sort choose the rows; the SVG always shows every VMA in address order.");
-  add_version_flag(sub);
-  add_target_argument(sub, o->positionals);
-  add_format_options(sub, o->format, kFormats);
+  add_shared_arguments(sub, kShape, o->shared);
   add_value_option(sub, "--min-size", o->min_size,
                    "only VMAs at least this large (4096, 64K, 2M, 1G)", "SIZE");
   add_value_option(sub, "--only", o->only,
@@ -261,11 +252,10 @@ Command add_map_command(CLI::App& app) {
                        "the heat strip's category (default: present; any category name)", "NAME"));
   o->heat_shapers.push_back(
       sub->add_flag("--ascii", o->ascii, "heat strips in ASCII instead of Unicode blocks"));
-  o->heat_shapers.push_back(add_value_option(sub, "--width", o->width,
+  o->heat_shapers.push_back(add_value_option(sub, "--heat-width", o->heat_width,
                                              "heat strip cells (default 64, at most 1024)", "N"));
   add_value_option(sub, "--svg", o->svg, "also write a picture of the whole address space to FILE",
                    "FILE");
-  add_backend_option(sub, o->backend);
   o->command = sub;
   return Command{sub, [o] { return run_map(*o); }};
 }

@@ -4,11 +4,9 @@
 #include <memory>
 #include <optional>
 
-#include "cli/args.hpp"
+#include "cli/arguments.hpp"
 #include "cli/commands.hpp"
-#include "cli/options.hpp"
 #include "cli/output.hpp"
-#include "cli/positionals.hpp"
 #include "pagescan/features.hpp"
 #include "scan/scan_report.hpp"
 
@@ -18,7 +16,7 @@ namespace {
 
 // Each value as typed, kept only when given (an empty value is checked like any other).
 struct ScanOptionsText {
-  Positionals positionals;
+  SharedArguments shared;
   std::optional<std::string> range;
   std::optional<std::string> all_of;
   std::optional<std::string> any_of;
@@ -26,20 +24,15 @@ struct ScanOptionsText {
   std::optional<std::string> max_pages;
   bool write_protect = false;
   bool check_wp_async = false;
-  FormatOption format;
-  std::optional<std::string> backend;
 };
 
-const std::vector<std::string> kFormats = {"table", "json", "csv"};
+const CommandShape kShape{true, {"table", "json", "csv"}, true};
 
 int run_scan(const ScanOptionsText& o) {
-  auto target = resolve_target("scan", o.positionals);
-  if (!target.value) return report_usage(*target.error);
-  auto backend = resolve_backend(o.backend);
-  if (!backend.value) return report_usage(*backend.error);
-  auto format_choice = resolve_format(o.format, kFormats);
-  if (!format_choice.value) return report_usage(*format_choice.error);
-  const std::string& format = *format_choice.value;
+  auto shared = resolve_shared(o.shared);
+  if (!shared.value) return report_usage(*shared.error);
+  const std::string& format = shared.value->format;
+  const BackendChoice backend = shared.value->backend;
 
   const Features& f = features();
   AddressRange range{0, f.user_address_limit};
@@ -60,7 +53,7 @@ int run_scan(const ScanOptionsText& o) {
     any_of = *parsed;
   }
   // Only what was asked for: returning a category can cost the kernel a lookup per page.
-  Categories supported = f.pagemap_scan && *backend.value != BackendChoice::emulated
+  Categories supported = f.pagemap_scan && backend != BackendChoice::emulated
                              ? f.scan_categories
                              : Categories::all_known();
   Categories returning = supported;
@@ -79,10 +72,10 @@ int run_scan(const ScanOptionsText& o) {
   request->write_protect = o.write_protect;
   request->check_wp_async = o.check_wp_async;
 
-  auto process = open_target(*target.value);
+  auto process = open_target(*shared.value->target);
   if (!process) return report_error(process.error());
   ScanOptions options;
-  options.backend = *backend.value;
+  options.backend = backend;
   auto result = scan(*process, *request, options);
   if (!result) return report_error(result.error());
 
@@ -115,8 +108,7 @@ Command add_scan_command(CLI::App& app) {
       "Categories: wpallowed written file present swapped pfnzero huge soft-dirty guard;\n"
       "'!name' inverts a category in --all-of and --any-of. The table gives sizes in\n"
       "human units; JSON and CSV give pages and bytes.");
-  add_version_flag(sub);
-  add_target_argument(sub, o->positionals);
+  add_shared_arguments(sub, kShape, o->shared);
   add_value_option(sub, "--range", o->range, "START-END, hex (0x...) or decimal (default: all)",
                    "START-END");
   add_value_option(sub, "--all-of", o->all_of, "every one of these categories (e.g. present,!file)",
@@ -129,8 +121,6 @@ Command add_scan_command(CLI::App& app) {
                 "re-arm (uffd write-protect) the written pages reported");
   sub->add_flag("--check-wp-async", o->check_wp_async,
                 "fail if a VMA in range is not async write-protected");
-  add_format_options(sub, o->format, kFormats);
-  add_backend_option(sub, o->backend);
   return Command{sub, [o] { return run_scan(*o); }};
 }
 

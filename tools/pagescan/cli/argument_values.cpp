@@ -1,5 +1,5 @@
-// Parsing the CLI's shared arguments: targets, ranges, numbers.
-#include "cli/args.hpp"
+// The values of the CLI's shared arguments: numbers, ranges, targets, screen widths.
+#include "cli/arguments.hpp"
 
 #include <cerrno>
 #include <charconv>
@@ -58,6 +58,26 @@ Parsed<Target> parse_target(std::string_view text) {
 
 Result<Process> open_target(const Target& target) {
   return target.self ? Process::self() : Process::attach(target.pid);
+}
+
+Parsed<unsigned> parse_width(std::string_view text) {
+  auto n = parse_number(text, "--width");
+  if (!n.value) return {std::nullopt, n.error};
+  if (*n.value < kMinWidth || *n.value > kMaxWidth) {
+    return {std::nullopt, UsageError{"bad --width '" + std::string(text) + "': expected " +
+                                     std::to_string(kMinWidth) + " to " +
+                                     std::to_string(kMaxWidth) + " columns"}};
+  }
+  return {static_cast<unsigned>(*n.value), std::nullopt};
+}
+
+std::string one_of(const std::vector<std::string>& names) {
+  std::string text;
+  for (std::size_t i = 0; i < names.size(); ++i) {
+    if (i) text += i + 1 == names.size() ? " or " : ", ";
+    text += names[i];
+  }
+  return text;
 }
 
 }  // namespace pagescan::cli

@@ -806,12 +806,13 @@ TEST_F(CliMap, UnwritableSvgPathFailsWithOneLineAndLeavesNothing) {
   EXPECT_EQ(run.out, "") << "nothing printed when the picture cannot be written";
   EXPECT_FALSE(file_exists("/proc/nope/x.svg"));
 
-  // A failure after the temporary was written (the target is a directory): the
-  // temporary is removed and the directory untouched.
+  // The target is a directory: refused before the scan (a usage error: the value is
+  // wrong), no temporary made and the directory untouched. (A failure after the
+  // temporary was written is CliOutput's full-file-system test.)
   std::string dir = temp_dir();
   ASSERT_EQ(::mkdir((dir + "/taken.svg").c_str(), 0755), 0);
-  CliRun rename_fails = run_cli({"map", pid(), "--svg", dir + "/taken.svg"});
-  expect_one_error_line(rename_fails, 1, dir + "/taken.svg");
+  CliRun refused = run_cli({"map", pid(), "--svg", dir + "/taken.svg"});
+  expect_one_error_line(refused, 2, dir + "/taken.svg: it is a directory");
   EXPECT_EQ(dir_entries(dir), std::vector<std::string>{"taken.svg"}) << "temporary left behind";
   remove_tree(dir);
 }

@@ -26,6 +26,7 @@
 #include "support/error_matrix_state.hpp"
 #include "support/kernel_facts.hpp"
 #include "support/memory.hpp"
+#include "support/temp_dir.hpp"
 #include "support/watch_helpers.hpp"
 
 namespace pagescan::test {
@@ -67,34 +68,6 @@ std::vector<std::uint64_t> four_written_pages() {
   m.release();
   return a;
 }
-
-std::vector<std::string> dir_entries(const std::string& dir) {
-  std::vector<std::string> names;
-  if (DIR* d = ::opendir(dir.c_str())) {
-    while (dirent* e = ::readdir(d)) {
-      std::string n = e->d_name;
-      if (n != "." && n != "..") names.push_back(n);
-    }
-    ::closedir(d);
-  }
-  return names;
-}
-
-// A fresh directory, removed with what is in it.
-class TempDir {
- public:
-  TempDir() {
-    char name[] = "/tmp/pagescan-errors-XXXXXX";
-    if (::mkdtemp(name)) path_ = name;
-  }
-  ~TempDir() {
-    if (!path_.empty()) run_program("/bin/rm", {"-rf", path_});
-  }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
 
 void replace_all(std::string& text, const std::string& from, const std::string& to) {
   for (std::size_t at = text.find(from); at != std::string::npos; at = text.find(from, at)) {
@@ -152,7 +125,7 @@ TEST_P(CliErrorMatrix, OneExactLineTheExitCodeAndNothingLeftBehind) {
   EXPECT_EQ(run.exit_code, row.exit_code) << run.describe();
   EXPECT_EQ(run.out, "") << "no partial output on error";
   EXPECT_EQ(run.err, "pagescan: " + fill(row.line, tmp.path()) + "\n");
-  EXPECT_EQ(dir_entries(tmp.path()), std::vector<std::string>{}) << "a file was left behind";
+  EXPECT_EQ(tmp.entries(), std::vector<std::string>{}) << "a file was left behind";
 }
 
 std::string row_name(const ::testing::TestParamInfo<CliRow>& info) {
@@ -166,21 +139,21 @@ const std::string kBadBackend =
 INSTANTIATE_TEST_SUITE_P(
     TopLevel, CliErrorMatrix,
     ::testing::Values(
-        CliRow{"NoCommand", {}, 2, "no command given (expected scan, map, features or demo)"},
+        CliRow{"NoCommand", {}, 2, "no command given (expected scan, map, features, demo or help)"},
         CliRow{"UnknownCommand",
                {"frobnicate"},
                2,
-               "unknown command 'frobnicate' (expected scan, map, features or demo)"},
+               "unknown command 'frobnicate' (expected scan, map, features, demo or help)"},
         CliRow{"UnknownOptionIsNamed",
                {"--frobnicate"},
                2,
                "unknown option '--frobnicate' (expected --help, --version or a command: scan, "
-               "map, features or demo)"},
+               "map, features, demo or help)"},
         CliRow{"UnknownOptionBeforeACommand",
                {"--frobnicate", "scan", "self"},
                2,
                "unknown option '--frobnicate' (expected --help, --version or a command: scan, "
-               "map, features or demo)"}),
+               "map, features, demo or help)"}),
     row_name);
 
 INSTANTIATE_TEST_SUITE_P(
@@ -525,8 +498,9 @@ INSTANTIATE_TEST_SUITE_P(
                "such file or directory"},
         CliRow{"SvgPathIsADirectoryName",
                {"map", "{pid}", "--svg", "{tmp}/"},
-               1,
-               "cannot write {tmp}/: not a file name: Is a directory"},
+               2,
+               "cannot write {tmp}/: it is a directory (expected a regular file or a new file "
+               "name; '-' writes to standard output)"},
         CliRow{"NoSuchProcess",
                {"map", "1073741823", "--svg", "{tmp}/map.svg"},
                1,
@@ -674,10 +648,11 @@ TEST(CliErrorMatrixTargets, SvgOverADirectoryLeavesNoTemporary) {
   TempDir tmp;
   ASSERT_EQ(::mkdir((tmp.path() + "/taken.svg").c_str(), 0755), 0);
   CliRun run = run_cli({"map", "self", "--svg", tmp.path() + "/taken.svg"});
-  expect_line(run, 1,
+  expect_line(run, 2,
               "cannot write " + tmp.path() +
-                  "/taken.svg: renaming the temporary file over it: Is a directory");
-  EXPECT_EQ(dir_entries(tmp.path()), std::vector<std::string>{"taken.svg"});
+                  "/taken.svg: it is a directory (expected a regular file or a new file name; "
+                  "'-' writes to standard output)");
+  EXPECT_EQ(tmp.entries(), std::vector<std::string>{"taken.svg"});
 }
 
 }  // namespace

@@ -55,6 +55,12 @@ std::string CliRun::describe() const {
 
 CliRun run_program(const std::string& path, const std::vector<std::string>& args,
                    const std::vector<std::string>& extra_env, int timeout_seconds) {
+  return run_program(path, args, extra_env, timeout_seconds, SpawnOptions{});
+}
+
+CliRun run_program(const std::string& path, const std::vector<std::string>& args,
+                   const std::vector<std::string>& extra_env, int timeout_seconds,
+                   const SpawnOptions& options) {
   CliRun run;
   int out_pipe[2], err_pipe[2];
   if (::pipe2(out_pipe, O_CLOEXEC) != 0) return run;
@@ -67,7 +73,29 @@ CliRun run_program(const std::string& path, const std::vector<std::string>& args
   ::posix_spawn_file_actions_init(&actions);
   ::posix_spawn_file_actions_addopen(&actions, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
   // dup2 clears O_CLOEXEC on the copies; the originals close at exec.
-  ::posix_spawn_file_actions_adddup2(&actions, out_pipe[1], STDOUT_FILENO);
+  int broken[2] = {-1, -1};
+  switch (options.stdout_to) {
+    case StdoutTo::pipe:
+      ::posix_spawn_file_actions_adddup2(&actions, out_pipe[1], STDOUT_FILENO);
+      break;
+    case StdoutTo::dev_full:
+      ::posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, "/dev/full", O_WRONLY, 0);
+      break;
+    case StdoutTo::closed:
+      ::posix_spawn_file_actions_addclose(&actions, STDOUT_FILENO);
+      break;
+    case StdoutTo::read_only:
+      ::posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, "/dev/null", O_RDONLY, 0);
+      break;
+    case StdoutTo::broken_pipe:
+      // The read end closes before the program starts, so its very first write fails
+      // (no pipe buffer to absorb a small output).
+      if (::pipe2(broken, O_CLOEXEC) == 0) {
+        ::close(broken[0]);
+        ::posix_spawn_file_actions_adddup2(&actions, broken[1], STDOUT_FILENO);
+      }
+      break;
+  }
   ::posix_spawn_file_actions_adddup2(&actions, err_pipe[1], STDERR_FILENO);
 
   std::vector<std::string> argv_text = {path};
@@ -82,9 +110,16 @@ CliRun run_program(const std::string& path, const std::vector<std::string>& args
   for (std::string& e : env_text) envp.push_back(e.data());
   envp.push_back(nullptr);
 
+  // An ignored signal stays ignored across exec: ignore SIGPIPE here around the spawn.
+  struct sigaction ignore {
+  }, saved{};
+  ignore.sa_handler = SIG_IGN;
+  if (options.ignore_sigpipe) ::sigaction(SIGPIPE, &ignore, &saved);
   pid_t pid = -1;
   int spawn_error = ::posix_spawn(&pid, path.c_str(), &actions, nullptr, argv.data(), envp.data());
+  if (options.ignore_sigpipe) ::sigaction(SIGPIPE, &saved, nullptr);
   ::posix_spawn_file_actions_destroy(&actions);
+  if (broken[1] >= 0) ::close(broken[1]);
   ::close(out_pipe[1]);
   ::close(err_pipe[1]);
   if (spawn_error != 0) {
@@ -139,6 +174,16 @@ CliRun run_program(const std::string& path, const std::vector<std::string>& args
 CliRun run_cli(const std::vector<std::string>& args, const std::vector<std::string>& extra_env) {
 #ifdef PAGESCAN_CLI_PATH
   return run_program(PAGESCAN_CLI_PATH, args, extra_env);
+#else
+  CliRun run;
+  run.err = "PAGESCAN_CLI_PATH is not defined: the pagescan_cli target was not configured";
+  return run;
+#endif
+}
+
+CliRun run_cli(const std::vector<std::string>& args, const SpawnOptions& options) {
+#ifdef PAGESCAN_CLI_PATH
+  return run_program(PAGESCAN_CLI_PATH, args, {}, 60, options);
 #else
   CliRun run;
   run.err = "PAGESCAN_CLI_PATH is not defined: the pagescan_cli target was not configured";

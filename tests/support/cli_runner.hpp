@@ -26,9 +26,26 @@ struct CliRun {
 CliRun run_program(const std::string& path, const std::vector<std::string>& args,
                    const std::vector<std::string>& extra_env = {}, int timeout_seconds = 60);
 
+// Where the program's stdout goes, for the tests of lost output.
+enum class StdoutTo {
+  pipe,         // captured in CliRun::out
+  dev_full,     // every write fails with ENOSPC
+  closed,       // descriptor 1 is not open
+  read_only,    // descriptor 1 is /dev/null opened read-only: writes fail with EBADF
+  broken_pipe,  // a pipe whose read end is closed before the program starts: EPIPE
+};
+struct SpawnOptions {
+  StdoutTo stdout_to = StdoutTo::pipe;
+  bool ignore_sigpipe = false;  // start with SIGPIPE ignored (as under some supervisors)
+};
+CliRun run_program(const std::string& path, const std::vector<std::string>& args,
+                   const std::vector<std::string>& extra_env, int timeout_seconds,
+                   const SpawnOptions& options);
+
 // run_program() on the pagescan binary (PAGESCAN_CLI_PATH, set by tests/CMakeLists.txt).
 CliRun run_cli(const std::vector<std::string>& args,
                const std::vector<std::string>& extra_env = {});
+CliRun run_cli(const std::vector<std::string>& args, const SpawnOptions& options);
 
 // The text as one line (without its newline), or "" when it is not exactly one line.
 std::string single_line(const std::string& text);

@@ -8,29 +8,11 @@
 #include <memory>
 
 #include "cli/arguments.hpp"
+#include "cli/help_formatter.hpp"
 
 namespace pagescan::cli {
 
 namespace {
-
-// The usage line from what the command takes: "Usage: pagescan scan [OPTIONS] TARGET".
-// CLI11's would read "[target] [...]": TARGET is checked by resolve_shared, not marked
-// required, and the catch-all would show as "[...]".
-class UsageFormatter : public CLI::Formatter {
- public:
-  std::string make_usage(const CLI::App* app, std::string name) const override {
-    std::string usage = get_label("Usage") + ": " + name;
-    if (!app->get_options([](const CLI::Option* o) { return o->nonpositional(); }).empty()) {
-      usage += " [" + get_label("OPTIONS") + "]";
-    }
-    for (const CLI::Option* o : app->get_options([](const CLI::Option* opt) {
-           return opt->get_positional() && !opt->get_group().empty();
-         })) {
-      usage += " " + o->get_type_name();
-    }
-    return usage + "\n";
-  }
-};
 
 UsageError unexpected(const std::string& command, const std::string& argument,
                       const std::string& expected) {
@@ -38,8 +20,8 @@ UsageError unexpected(const std::string& command, const std::string& argument,
                     "; see 'pagescan " + command + " --help')"};
 }
 
-// COLUMNS when it is a width (as ls and the shells read it; anything else is ignored, as
-// they do), else the terminal's when stdout is one, else 80.
+}  // namespace
+
 unsigned width_from_environment() {
   if (const char* columns = std::getenv("COLUMNS"); columns && *columns) {
     auto parsed = parse_number(columns, "COLUMNS");
@@ -54,8 +36,6 @@ unsigned width_from_environment() {
   }
   return 80;
 }
-
-}  // namespace
 
 CLI::Option* add_value_option(CLI::App* command, const std::string& name,
                               std::optional<std::string>& value, const std::string& help,
@@ -88,7 +68,7 @@ void add_shared_arguments(CLI::App* command, const CommandShape& shape,
   // In no group: CLI11 leaves it out of --help. It collects what the command does not
   // take, so the error can name the command and say what it expects.
   command->add_option("extra", arguments.extra)->group("");
-  command->formatter(std::make_shared<UsageFormatter>());
+  command->formatter(help_formatter());
   if (!shape.formats.empty()) {
     add_value_option(
         command, "--format", arguments.format,

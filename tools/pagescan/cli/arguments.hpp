@@ -59,6 +59,10 @@ inline constexpr unsigned kMaxWidth = 1000;
 // "--width 100": kMinWidth to kMaxWidth columns.
 Parsed<unsigned> parse_width(std::string_view text);
 
+// The screen width when --width is not given: COLUMNS when it is a width (anything else
+// is ignored, as ls and the shells do), else the terminal's when stdout is one, else 80.
+unsigned width_from_environment();
+
 // "table, json or csv".
 std::string one_of(const std::vector<std::string>& names);
 

@@ -15,5 +15,6 @@ Command add_scan_command(CLI::App& app);
 Command add_features_command(CLI::App& app);
 Command add_demo_command(CLI::App& app);
 Command add_map_command(CLI::App& app);
+Command add_help_command(CLI::App& app);
 
 }  // namespace pagescan::cli

@@ -13,13 +13,20 @@
 
 namespace pagescan::cli {
 
+void print_message(std::string_view message) {
+  // fwrite, not {fmt}: fmt::print throws when the write fails, and a message about a
+  // failure must not become a second one (stderr may be the full disk too).
+  std::string line = "pagescan: " + std::string(message) + "\n";
+  (void)std::fwrite(line.data(), 1, line.size(), stderr);
+}
+
 int report_usage(const UsageError& error) {
-  fmt::print(stderr, "pagescan: {}\n", error.message);
+  print_message(error.message);
   return kExitUsage;
 }
 
 int report_error(const Error& error) {
-  fmt::print(stderr, "pagescan: {}\n", error.message());
+  print_message(error.message());
   return error.kind() == ErrorKind::invalid_argument ? kExitUsage : kExitRuntime;
 }
 
@@ -50,7 +57,8 @@ bool is_unit(const std::string& word) {
 
 }  // namespace
 
-std::string wrap_words(const std::string& text, std::size_t column, std::size_t max_columns) {
+std::string wrap_words(const std::string& text, std::size_t column, std::size_t max_columns,
+                       bool keep_lists) {
   if (max_columns == 0 || column + text.size() <= max_columns) return text;
   // Pieces a line may end after: words, and within a comma list ("file,present") each
   // element; `joined` pieces follow the one before without a space.
@@ -69,7 +77,7 @@ std::string wrap_words(const std::string& text, std::size_t column, std::size_t 
       continue;
     }
     for (std::size_t at = 0; at < word.size();) {
-      std::size_t comma = word.find(',', at);
+      std::size_t comma = keep_lists ? std::string::npos : word.find(',', at);
       std::size_t stop = comma == std::string::npos ? word.size() : comma + 1;
       pieces.push_back(Piece{word.substr(at, stop - at), at != 0});
       at = stop;

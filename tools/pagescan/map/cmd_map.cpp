@@ -183,6 +183,21 @@ int run_map(const MapOptionsText& o) {
   }
   if (o.svg && o.svg->empty())
     return report_usage(UsageError{"bad --svg '': expected a file name"});
+  const bool svg_to_stdout = o.svg && *o.svg == "-";
+  if (svg_to_stdout && (o.shared.format || o.shared.json)) {
+    return report_usage(
+        UsageError{"--svg - writes the picture to standard output instead of the "
+                   "table: it cannot be combined with " +
+                   std::string(o.shared.json ? "--json" : "--format")});
+  }
+  // Checked (and its temporary created) before the scan: a FILE that cannot be written
+  // fails the command before any work, and nothing is left behind.
+  std::optional<AtomicFile> svg_file;
+  if (o.svg) {
+    auto file = AtomicFile::create(*o.svg);
+    if (!file) return report_error(file.error());
+    svg_file.emplace(std::move(*file));
+  }
 
   MapOptions options;
   options.counted = countable_categories(backend);
@@ -198,9 +213,11 @@ int run_map(const MapOptionsText& o) {
 
   // The picture first: when it cannot be written nothing is printed and nothing is left.
   std::string svg_note;
-  if (o.svg) {
+  if (svg_file) {
     std::string svg = render_svg(*report);
-    if (auto ok = write_file_atomically(*o.svg, svg); !ok) return report_error(ok.error());
+    if (auto ok = svg_file->write(svg); !ok) return report_error(ok.error());
+    if (auto ok = svg_file->commit(); !ok) return report_error(ok.error());
+    if (svg_to_stdout) return kExitOk;  // the picture is the output
     svg_note =
         fmt::format("SVG: {} ({} VMAs, {})\n", *o.svg, report->vmas.size(), human_size(svg.size()));
   }
@@ -254,7 +271,9 @@ Command add_map_command(CLI::App& app) {
       sub->add_flag("--ascii", o->ascii, "heat strips in ASCII instead of Unicode blocks"));
   o->heat_shapers.push_back(add_value_option(sub, "--heat-width", o->heat_width,
                                              "heat strip cells (default 64, at most 1024)", "N"));
-  add_value_option(sub, "--svg", o->svg, "also write a picture of the whole address space to FILE",
+  add_value_option(sub, "--svg", o->svg,
+                   "also write a picture of the whole address space to FILE ('-': "
+                   "only the picture, to standard output)",
                    "FILE");
   o->command = sub;
   return Command{sub, [o] { return run_map(*o); }};

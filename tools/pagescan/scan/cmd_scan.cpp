@@ -86,8 +86,7 @@ int run_scan(const ScanOptionsText& o) {
     render_csv(report, stdout);
     // CSV has no place for it: say on stderr that the rows are not the whole answer.
     if (report.result.stop_reason != StopReason::complete) {
-      fmt::print(stderr, "pagescan: note: stopped at max-pages; resume at {}\n",
-                 hex(report.result.walk_end));
+      print_message("note: stopped at max-pages; resume at " + hex(report.result.walk_end));
     }
   } else {
     render_table(report, use_colour(), stdout);

@@ -326,28 +326,31 @@ TEST(CliFeatures, ZeroPageRowsAgreeWithTheTestsProbe) {
 }
 
 // Every line fits an 80-column screen, given by --width or by COLUMNS, with the longest
-// reasons this machine can produce (a forced engine it cannot run, a backend forced).
-TEST(CliFeatures, TableFits80Columns) {
+// reasons this machine can produce (a forced engine it cannot run, a backend forced); and
+// the narrowest screen --width takes, where details go under their names.
+TEST(CliFeatures, TableFitsTheScreenWidth) {
   ScopedEnv backend("PAGESCAN_BACKEND", std::nullopt),
       engine("PAGESCAN_WATCH_ENGINE", std::nullopt), columns("COLUMNS", std::nullopt);
   const std::vector<std::vector<std::string>> environments = {
       {},
       {"PAGESCAN_WATCH_ENGINE=soft-dirty"},
       {"PAGESCAN_WATCH_ENGINE=uffd", "PAGESCAN_BACKEND=emulated"}};
+  struct Screen {
+    std::vector<std::string> args, env;
+    std::size_t width;
+  };
+  const std::vector<Screen> screens = {
+      {{"--width", "80"}, {}, 80}, {{}, {"COLUMNS=80"}, 80}, {{"--width", "40"}, {}, 40}};
   for (const auto& env : environments) {
-    for (bool by_flag : {true, false}) {
+    for (const Screen& screen : screens) {
       std::vector<std::string> args = {"features"}, extra = env;
-      if (by_flag) {
-        args.insert(args.end(), {"--width", "80"});
-      } else {
-        extra.push_back("COLUMNS=80");
-      }
+      args.insert(args.end(), screen.args.begin(), screen.args.end());
+      extra.insert(extra.end(), screen.env.begin(), screen.env.end());
       CliRun run = run_cli(args, extra);
       ASSERT_EQ(run.exit_code, 0) << run.describe();
       ASSERT_GT(run.out_lines().size(), 10u) << run.out;
       for (const std::string& line : run.out_lines()) {
-        EXPECT_LE(display_columns(line), 80u)
-            << "'" << line << "' (" << (by_flag ? "--width" : "COLUMNS") << ")";
+        EXPECT_LE(display_columns(line), screen.width) << "'" << line << "'";
       }
     }
   }

@@ -22,13 +22,27 @@ std::string sizes_text(const std::vector<std::uint64_t>& sizes) {
 
 void render_features_table(const Features& f, const Choices& choices, bool colour, std::FILE* out,
                            std::size_t max_columns) {
-  // "<name padded to 28> yes <detail>": the detail starts at column 33.
+  // "<name padded to 28> yes <detail>": the detail starts at column 33. On a screen too
+  // narrow for a readable column of details there (under kNarrow), each detail goes on
+  // lines of its own under the name, indented by 4.
+  constexpr std::size_t kNarrow = 33 + 32, kIndent = 4;
+  const bool narrow = max_columns != 0 && max_columns < kNarrow;
+  auto detail_text = [&](const std::string& detail, std::size_t column) {
+    if (detail.empty()) return std::string();
+    if (!narrow) return " " + wrap_words(detail, column, max_columns);
+    return "\n" + std::string(kIndent, ' ') + wrap_words(detail, kIndent, max_columns);
+  };
   auto row = [&](const char* name, bool ok, const std::string& detail) {
     const char* on = !colour ? "" : ok ? "\x1b[32m" : "\x1b[33m";
-    fmt::print(out, "{:<28} {}{:<3}{}{}{}\n", name, on, ok ? "yes" : "no", colour ? "\x1b[0m" : "",
-               detail.empty() ? "" : " ", wrap_words(detail, 33, max_columns));
+    // Padded to the detail column only when a detail follows on the same line.
+    const bool padded = !detail.empty() && !narrow;
+    fmt::print(out, "{:<28} {}{:<{}}{}{}\n", name, on, ok ? "yes" : "no", padded ? 3 : 0,
+               colour ? "\x1b[0m" : "", detail_text(detail, 33));
   };
-  fmt::print(out, "kernel {}, page size {}\n", f.kernel_release, human_size(f.page_size));
+  fmt::print(
+      out, "{}\n",
+      wrap_words(fmt::format("kernel {}, page size {}", f.kernel_release, human_size(f.page_size)),
+                 0, max_columns));
   row("PAGEMAP_SCAN", f.pagemap_scan,
       f.pagemap_scan ? "categories: " + to_string(f.scan_categories)
                      : fmt::format("needs Linux 6.7 (errno {})", f.pagemap_scan_errno));
@@ -54,8 +68,8 @@ void render_features_table(const Features& f, const Choices& choices, bool colou
   row("huge zero page", f.huge_zero_page, f.huge_zero_page_detail);
   for (const auto& [name, choice] : {std::pair{"scan backend", &choices.backend},
                                      std::pair{"write-tracking engine", &choices.engine}}) {
-    fmt::print(out, "{:<28} {}\n", name,
-               wrap_words(choice->name + ": " + choice->reason, 29, max_columns));
+    fmt::print(out, "{:<{}}{}\n", name, narrow ? 0 : 28,
+               detail_text(choice->name + ": " + choice->reason, 29));
   }
 }
 

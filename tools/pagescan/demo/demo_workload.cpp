@@ -34,7 +34,8 @@ DemoPlan plan_demo() {
     plan.swap_why = "no swap is active (the demo never adds any; swapon(8) some to see this part)";
   }
   plan.guard = f.guard_regions;
-  if (!plan.guard) plan.guard_why = "the kernel lacks MADV_GUARD_INSTALL (Linux 6.13)";
+  if (!plan.guard)
+    plan.guard_why = "MADV_GUARD_INSTALL failed on a scratch page (it needs Linux 6.13)";
   plan.hugetlb_why = "not planned";
   return plan;
 }

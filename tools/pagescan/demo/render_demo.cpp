@@ -66,13 +66,8 @@ MapView demo_view(const MapReport& map, const std::vector<DemoPart>& parts) {
 std::vector<std::string> demo_findings(const MapReport& map, const std::vector<DemoPart>& parts) {
   std::vector<std::string> findings;
   const DemoPart& thp = parts[static_cast<std::size_t>(PartKind::thp)];
-  if (thp.available && map.counted.contains(Category::huge)) {
-    std::uint64_t huge = 0;
-    for (const VmaCounts& v : map.vmas) {
-      if (v.vma.start < thp.end && thp.start < v.vma.end)
-        huge += v.pages[map_column(Category::huge)];
-    }
-    if (huge == 0) {
+  if (thp.available) {
+    if (measured_counts(map, thp).of(Category::huge) == 0u) {
       findings.push_back(
           "thp: HUGE is 0: the kernel backed the region with small pages this time (it may "
           "still collapse them into a huge page later)");

@@ -224,13 +224,17 @@ bool release_at_least(const std::string& release, int major, int minor) {
   return ma > major || (ma == major && mi >= minor);
 }
 
-Features basics() {
+}  // namespace
+
+Features probe::basics() {
   Features f;
   f.page_size = static_cast<std::uint64_t>(::sysconf(_SC_PAGESIZE));
   utsname u{};
   if (::uname(&u) == 0) f.kernel_release = u.release;
   return f;
 }
+
+namespace {
 
 void probe_scanning(Features& f) {
   probe_pagemap_scan(f);
@@ -245,7 +249,7 @@ void probe_scanning(Features& f) {
 // Each group on top of basics(), probed afresh.
 template <void (*Probe)(Features&)>
 Features probed() {
-  Features f = basics();
+  Features f = probe::basics();
   Probe(f);
   return f;
 }
@@ -271,6 +275,12 @@ void take_userfaultfd(Features& to, const Features& from) {
 void take_soft_dirty(Features& to, const Features& from) {
   to.soft_dirty = from.soft_dirty;
   to.soft_dirty_detail = from.soft_dirty_detail;
+}
+void take_zero_pages(Features& to, const Features& from) {
+  to.zero_page = from.zero_page;
+  to.zero_page_detail = from.zero_page_detail;
+  to.huge_zero_page = from.huge_zero_page;
+  to.huge_zero_page_detail = from.huge_zero_page_detail;
 }
 void take_thp(Features& to, const Features& from) {
   to.thp_mode = from.thp_mode;
@@ -314,12 +324,14 @@ bool pfns_visible() {
 }  // namespace probe
 
 Features probe_features() {
-  Features f = basics();
+  Features f = probe::basics();
   probe_scanning(f);
   probe_userfaultfd(f);
   probe_soft_dirty(f);
   probe_thp(f);
   probe_the_rest(f);
+  // The zero-page tests map memory afresh every time; their cached group is not used.
+  take_zero_pages(f, probe::zero_pages_afresh());
   return f;
 }
 
@@ -327,11 +339,12 @@ Features probe_features() {
 // soft-dirty fork above all) is not probed twice.
 const Features& features() {
   static const Features cached = [] {
-    Features f = basics();
+    Features f = probe::basics();
     take_scanning(f, probe::scanning());
     take_userfaultfd(f, probe::userfaultfd());
     take_soft_dirty(f, probe::soft_dirty());
     take_thp(f, probe::thp());
+    take_zero_pages(f, probe::zero_pages());
     probe_the_rest(f);
     return f;
   }();

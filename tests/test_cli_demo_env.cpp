@@ -1,8 +1,9 @@
-// pagescan demo and its surroundings: the text fits a 100-column terminal (every table,
-// with Unicode or ASCII strips), and a bad PAGESCAN_BACKEND stops the demo before it
-// prints, forks or touches vm.nr_hugepages.
+// pagescan demo and its surroundings: the text fits an 80-column screen (--width or
+// COLUMNS, with Unicode or ASCII strips), and a bad PAGESCAN_BACKEND or
+// PAGESCAN_WATCH_ENGINE stops the demo before it prints, forks or touches vm.nr_hugepages.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <fstream>
 #include <optional>
 #include <string>
@@ -17,14 +18,29 @@
 namespace pagescan::test {
 namespace {
 
-constexpr std::size_t kColumns = 100;
+constexpr std::size_t kColumns = 80;
 
-// Terminal columns of a line without escape codes: one per UTF-8 character (the strips'
-// blocks and '·' are single-width).
-std::size_t columns(const std::string& line) {
-  std::size_t n = 0;
-  for (unsigned char c : line) n += (c & 0xc0) != 0x80;
-  return n;
+// The demo at 80 columns, by --width or by COLUMNS, with Unicode or ASCII strips.
+std::vector<CliRun> runs_at_80_columns() {
+  ScopedEnv columns_env("COLUMNS", std::nullopt);
+  std::vector<CliRun> runs;
+  runs.push_back(run_cli({"demo", "--width", "80"}));
+  runs.push_back(run_cli({"demo", "--ascii", "--width", "80"}));
+  runs.push_back(run_cli({"demo"}, {"COLUMNS=80"}));
+  return runs;
+}
+
+// Whether a line is the map table's (map/render_map_table.cpp lays it out, not the
+// demo): from its "pid N ..." title to the line before the first blank or "note:" line.
+std::vector<bool> map_table_lines(const std::vector<std::string>& lines) {
+  std::vector<bool> table(lines.size(), false);
+  bool in = false;
+  for (std::size_t i = 0; i < lines.size(); ++i) {
+    if (!in && lines[i].rfind("pid ", 0) == 0) in = true;
+    if (in && (lines[i].empty() || lines[i].rfind("note: ", 0) == 0)) break;
+    table[i] = in;
+  }
+  return table;
 }
 
 long nr_hugepages() {
@@ -39,18 +55,29 @@ struct CliDemoText : ::testing::Test {
   void SetUp() override { PAGESCAN_REQUIRE_FACT(Fact::pagemap_scan); }
 };
 
-// The demo is read on a terminal: before, its table rows reached 192 columns and wrapped.
-// Every line (features, the parts' rows, heat strips, notes, tracking rounds) fits.
-TEST_F(CliDemoText, EveryLineFitsIn100Columns) {
-  for (const std::vector<std::string>& args :
-       {std::vector<std::string>{"demo"}, std::vector<std::string>{"demo", "--ascii"}}) {
-    SCOPED_TRACE(args.back());
-    CliRun run = run_cli(args);
+// The demo's own text (the intro, the features table, the parts not available, notes,
+// the tracking rounds, the last lines) fits an 80-column screen: before, it assumed 100.
+TEST_F(CliDemoText, ItsOwnTextFits80Columns) {
+  for (const CliRun& run : runs_at_80_columns()) {
     ASSERT_EQ(run.exit_code, 0) << run.describe();
     const std::vector<std::string> lines = run.out_lines();
     ASSERT_GT(lines.size(), 20u) << run.out;
-    for (const std::string& line : lines) {
-      EXPECT_LE(columns(line), kColumns) << "'" << line << "'";
+    const std::vector<bool> table = map_table_lines(lines);
+    ASSERT_NE(std::find(table.begin(), table.end(), true), table.end()) << run.out;
+    for (std::size_t i = 0; i < lines.size(); ++i) {
+      if (!table[i]) EXPECT_LE(display_columns(lines[i]), kColumns) << "'" << lines[i] << "'";
+    }
+  }
+}
+
+// Every line, the map table's included. DISABLED until the 80-column map table (issue 13,
+// the map helper's branch) is merged: the table's rows are 98 columns before it.
+TEST_F(CliDemoText, DISABLED_EveryLineFits80Columns) {
+  for (const CliRun& run : runs_at_80_columns()) {
+    ASSERT_EQ(run.exit_code, 0) << run.describe();
+    ASSERT_GT(run.out_lines().size(), 20u) << run.out;
+    for (const std::string& line : run.out_lines()) {
+      EXPECT_LE(display_columns(line), kColumns) << "'" << line << "'";
     }
   }
 }
@@ -70,20 +97,31 @@ TEST_F(CliDemoText, NarrowTableKeepsEveryColumn) {
   }
 }
 
-// The variable is read before anything happens: one line, nothing on stdout, no workload
-// left, the hugetlb pool as it was.
-TEST(CliDemoEnvironment, BadPagescanBackendFailsBeforeTheDemoStarts) {
-  ScopedEnv inherited("PAGESCAN_BACKEND", std::nullopt);  // it would win over ours
+// A bad value of a variable the library reads (the scan backend, the write-tracking
+// engine) is read before anything happens: one line, nothing on stdout, no workload left,
+// the hugetlb pool as it was.
+void expect_demo_refuses(const char* variable, const std::string& message) {
+  ScopedEnv inherited(variable, std::nullopt);  // it would win over ours
   const long pool = nr_hugepages();
   LeftoverCatcher catcher;
-  CliRun run = run_cli({"demo"}, {"PAGESCAN_BACKEND=bogus"});
+  CliRun run = run_cli({"demo"}, {std::string(variable) + "=bogus"});
   EXPECT_TRUE(catcher.leftovers().empty());
   EXPECT_EQ(run.exit_code, 2) << run.describe();
   EXPECT_EQ(run.out, "");
-  EXPECT_EQ(run.err,
-            "pagescan: PAGESCAN_BACKEND: unknown backend 'bogus' (expected auto, kernel or "
-            "emulated)\n");
+  EXPECT_EQ(run.err, "pagescan: " + message + "\n");
   EXPECT_EQ(nr_hugepages(), pool);
+}
+
+TEST(CliDemoEnvironment, BadPagescanBackendFailsBeforeTheDemoStarts) {
+  expect_demo_refuses("PAGESCAN_BACKEND",
+                      "PAGESCAN_BACKEND: unknown backend 'bogus' (expected auto, kernel or "
+                      "emulated)");
+}
+
+TEST(CliDemoEnvironment, BadPagescanWatchEngineFailsBeforeTheDemoStarts) {
+  expect_demo_refuses("PAGESCAN_WATCH_ENGINE",
+                      "PAGESCAN_WATCH_ENGINE: unknown write-tracking engine 'bogus' (expected "
+                      "auto, uffd, soft-dirty, mprotect or everything)");
 }
 
 }  // namespace

@@ -14,6 +14,9 @@
 #include "pagescan/features.hpp"
 #include "pagescan/watch.hpp"
 #include "support/cli_runner.hpp"
+#include "support/kernel_facts.hpp"
+#include "support/memory.hpp"
+#include "support/watch_helpers.hpp"
 
 namespace pagescan::test {
 namespace {
@@ -34,23 +37,6 @@ std::vector<std::string> names(Categories categories) {
   return out;
 }
 
-// Unsets an environment variable for a scope (run_cli passes this process's environment,
-// and an inherited value would win over one the test adds).
-class ScopedUnset {
- public:
-  explicit ScopedUnset(const char* name) : name_(name) {
-    if (const char* v = std::getenv(name)) old_ = v;
-    ::unsetenv(name);
-  }
-  ~ScopedUnset() {
-    if (old_) ::setenv(name_, old_->c_str(), 1);
-  }
-
- private:
-  const char* name_;
-  std::optional<std::string> old_;
-};
-
 std::string env_or_empty(const char* name) {
   const char* v = std::getenv(name);
   return v ? v : "";
@@ -63,12 +49,24 @@ std::string expected_backend(const Features& f) {
   return f.pagemap_scan ? "kernel" : "emulated";
 }
 
-// The engine WriteWatch's `automatic` takes (watch.hpp's order).
+bool needs_met(WatchEngine engine) {
+  for (Fact f : engine_facts(engine)) {
+    if (!kernel_has(f)) return false;
+  }
+  return true;
+}
+
+// The engine a WriteWatch left to choose gets, from the tests' kernel facts: the forced
+// one when the kernel has what it needs (else none: every watch fails), or the first of
+// watch.hpp's automatic order the kernel can run.
 std::string expected_engine() {
   std::string forced = env_or_empty("PAGESCAN_WATCH_ENGINE");
-  if (!forced.empty() && forced != "auto") return forced;
+  if (!forced.empty() && forced != "auto") {
+    auto engine = parse_watch_engine(forced);
+    return engine && needs_met(*engine) ? std::string(to_string(*engine)) : "none";
+  }
   for (WatchEngine e : kAutomaticWatchOrder) {
-    if (watch_engine_available(e)) return std::string(to_string(e));
+    if (needs_met(e)) return std::string(to_string(e));
   }
   return "none";
 }
@@ -94,7 +92,9 @@ std::optional<Settled> run_settled(const std::vector<std::string>& args) {
   return std::nullopt;
 }
 
-// A table row: "<name padded to 28> yes|no <detail>".
+// A table row: "<name padded to 28> yes|no <detail>", the detail's continuation lines
+// (indented past the name) joined back with a space (a comma list broken after a comma
+// gains one: compare lists without_spaces()).
 struct Row {
   bool yes = false;
   std::string detail;
@@ -103,7 +103,14 @@ std::map<std::string, Row> table_rows(const std::string& text) {
   std::map<std::string, Row> rows;
   std::istringstream in(text);
   std::string line;
+  Row* last = nullptr;
   while (std::getline(in, line)) {
+    if (last && line.rfind(std::string(29, ' '), 0) == 0) {
+      const std::string more = line.substr(line.find_first_not_of(' '));
+      last->detail += " " + more;
+      continue;
+    }
+    last = nullptr;
     if (line.size() < 31) continue;
     std::string name = line.substr(0, 28);
     name.erase(name.find_last_not_of(' ') + 1);
@@ -116,8 +123,14 @@ std::map<std::string, Row> table_rows(const std::string& text) {
       row.detail = rest;  // the backend and engine rows: "name: reason"
     }
     rows[name] = row;
+    last = &rows[name];
   }
   return rows;
+}
+
+std::string without_spaces(std::string text) {
+  std::erase(text, ' ');
+  return text;
 }
 
 std::string human(std::uint64_t bytes) {
@@ -162,6 +175,11 @@ TEST(CliFeatures, JsonAgreesWithTheLibraryProbeFieldByField) {
   EXPECT_EQ(j["thp_sizes"], json(f.thp_sizes));
   EXPECT_EQ(j["hugetlb_page_size"], f.hugetlb_page_size);
   EXPECT_EQ(j["pfns_visible"], f.pfns_visible);
+  EXPECT_EQ(j["thp_use_zero_page"], f.thp_use_zero_page);
+  EXPECT_EQ(j["zero_page"], f.zero_page);
+  EXPECT_EQ(j["zero_page_detail"], f.zero_page_detail);
+  EXPECT_EQ(j["huge_zero_page"], f.huge_zero_page);
+  EXPECT_EQ(j["huge_zero_page_detail"], f.huge_zero_page_detail);
   EXPECT_EQ(j["backend"]["name"], expected_backend(f));
   EXPECT_FALSE(j["backend"]["reason"].get<std::string>().empty());
   EXPECT_EQ(j["watch_engine"]["name"], expected_engine());
@@ -179,8 +197,8 @@ TEST(CliFeatures, TableAgreesWithTheLibraryProbeRowByRow) {
   EXPECT_EQ(rows["hugetlb pages"].yes, now.hugetlb_pages_total > 0) << out;
   if (now.hugetlb_page_size) {
     const std::string expected = std::to_string(now.hugetlb_pages_total) + " of " +
-                                 human(now.hugetlb_page_size) + " in the pool (vm.nr_hugepages), " +
-                                 std::to_string(now.hugetlb_pages_free) + " free";
+                                 human(now.hugetlb_page_size) + " in the pool, " +
+                                 std::to_string(now.hugetlb_pages_free) + " free (vm.nr_hugepages)";
     EXPECT_EQ(rows["hugetlb pages"].detail.rfind(expected, 0), 0u) << rows["hugetlb pages"].detail;
   }
   EXPECT_EQ(rows["swap"].yes, now.swap_total_bytes > 0) << out;
@@ -192,7 +210,8 @@ TEST(CliFeatures, TableAgreesWithTheLibraryProbeRowByRow) {
   ASSERT_EQ(rows.count("PAGEMAP_SCAN"), 1u) << out;
   EXPECT_EQ(rows["PAGEMAP_SCAN"].yes, f.pagemap_scan);
   if (f.pagemap_scan) {
-    EXPECT_EQ(rows["PAGEMAP_SCAN"].detail, "categories: " + to_string(f.scan_categories));
+    EXPECT_EQ(without_spaces(rows["PAGEMAP_SCAN"].detail),
+              "categories:" + to_string(f.scan_categories));
   }
   EXPECT_EQ(rows["userfaultfd WP_ASYNC"].yes, f.uffd_wp_async) << out;
   EXPECT_EQ(rows["userfaultfd WP_UNPOPULATED"].yes, f.uffd_wp_unpopulated) << out;
@@ -208,12 +227,17 @@ TEST(CliFeatures, TableAgreesWithTheLibraryProbeRowByRow) {
     }
   }
   EXPECT_EQ(rows["PFNs visible"].yes, f.pfns_visible) << out;
+  EXPECT_EQ(rows["zero page on read faults"].yes, f.zero_page) << out;
+  EXPECT_EQ(rows["zero page on read faults"].detail, f.zero_page_detail) << out;
+  EXPECT_EQ(rows["huge zero page"].yes, f.huge_zero_page) << out;
+  EXPECT_EQ(rows["huge zero page"].detail, f.huge_zero_page_detail) << out;
   EXPECT_EQ(rows["scan backend"].detail.rfind(expected_backend(f) + ": ", 0), 0u) << out;
   EXPECT_EQ(rows["write-tracking engine"].detail.rfind(expected_engine() + ": ", 0), 0u) << out;
 }
 
 TEST(CliFeatures, ForcedBackendAndEngineAreNamedAsForced) {
-  ScopedUnset backend("PAGESCAN_BACKEND"), engine("PAGESCAN_WATCH_ENGINE");
+  ScopedEnv backend("PAGESCAN_BACKEND", std::nullopt),
+      engine("PAGESCAN_WATCH_ENGINE", std::nullopt);
   CliRun run = run_cli({"features", "--json"},
                        {"PAGESCAN_BACKEND=emulated", "PAGESCAN_WATCH_ENGINE=mprotect"});
   ASSERT_EQ(run.exit_code, 0) << run.describe();
@@ -223,6 +247,113 @@ TEST(CliFeatures, ForcedBackendAndEngineAreNamedAsForced) {
   EXPECT_EQ(j["watch_engine"]["name"], "mprotect");
   EXPECT_NE(j["watch_engine"]["reason"].get<std::string>().find("PAGESCAN_WATCH_ENGINE"),
             std::string::npos);
+}
+
+// The same variable every WriteWatch reads: a value naming no engine stops `features` as
+// it stops every watch, with the library's message and nothing printed.
+TEST(CliFeatures, WatchEngineNamingNoEngineIsAUsageError) {
+  ScopedEnv inherited("PAGESCAN_WATCH_ENGINE", std::nullopt);
+  for (const char* format : {"table", "json"}) {
+    CliRun run = run_cli({"features", "--format", format}, {"PAGESCAN_WATCH_ENGINE=bogus"});
+    EXPECT_EQ(run.exit_code, 2) << run.describe();
+    EXPECT_EQ(run.out, "");
+    EXPECT_EQ(run.err,
+              "pagescan: PAGESCAN_WATCH_ENGINE: unknown write-tracking engine 'bogus' (expected "
+              "auto, uffd, soft-dirty, mprotect or everything)\n");
+  }
+  // "auto" and empty are automatic's choice, as the library reads them.
+  for (const char* automatic : {"PAGESCAN_WATCH_ENGINE=auto", "PAGESCAN_WATCH_ENGINE="}) {
+    CliRun run = run_cli({"features", "--json"}, {automatic});
+    ASSERT_EQ(run.exit_code, 0) << automatic << ": " << run.describe();
+    EXPECT_EQ(json::parse(run.out)["watch_engine"]["name"], expected_engine()) << automatic;
+  }
+}
+
+// Each forced engine shows what a WriteWatch gets with that value: the engine itself when
+// create() takes it, else "none" with create()'s own reason, never "forced" and chosen
+// while the kernel cannot run it.
+TEST(CliFeatures, ForcedEngineShowsWhatAWatchGets) {
+  ScopedEnv inherited("PAGESCAN_WATCH_ENGINE", std::nullopt);
+  Mapping m = Mapping::anonymous(1);
+  ASSERT_NE(m.data(), nullptr);
+  for (WatchEngine engine : kForcibleEngines) {
+    const std::string name(to_string(engine));
+    SCOPED_TRACE(name);
+    CliRun run = run_cli({"features", "--json"}, {"PAGESCAN_WATCH_ENGINE=" + name});
+    ASSERT_EQ(run.exit_code, 0) << run.describe();
+    const json chosen = json::parse(run.out)["watch_engine"];
+    const std::string reason = chosen["reason"];
+    EXPECT_EQ(chosen["name"], needs_met(engine) ? name : "none") << reason;
+    ScopedEnv forced("PAGESCAN_WATCH_ENGINE", name);
+    auto watch = WriteWatch::create(m.data(), page_size());
+    if (watch) {
+      EXPECT_EQ(chosen["name"], std::string(to_string(watch->engine()))) << reason;
+      EXPECT_NE(reason.find("forced by PAGESCAN_WATCH_ENGINE"), std::string::npos) << reason;
+    } else {
+      // create()'s message is "watch of [S-E): <why>"; features names the same why.
+      const std::string& message = watch.error().message();
+      const std::string why = message.substr(message.find("): ") + 3);
+      EXPECT_EQ(chosen["name"], "none") << reason;
+      EXPECT_NE(reason.find("every watch fails with '" + why + "'"), std::string::npos)
+          << reason << "\nlibrary: " << message;
+      EXPECT_EQ(reason.find("forced by"), std::string::npos) << reason;
+    }
+    CliRun table = run_cli({"features"}, {"PAGESCAN_WATCH_ENGINE=" + name});
+    ASSERT_EQ(table.exit_code, 0) << table.describe();
+    const Row row = table_rows(table.out)["write-tracking engine"];
+    EXPECT_EQ(row.detail.rfind(chosen["name"].get<std::string>() + ": " + reason, 0), 0u)
+        << table.out;
+  }
+}
+
+// Measured, not assumed: the zero-page rows follow the tests' own probe, and nothing
+// claims exact zero-page detection.
+TEST(CliFeatures, ZeroPageRowsAgreeWithTheTestsProbe) {
+  CliRun run = run_cli({"features", "--json"});
+  ASSERT_EQ(run.exit_code, 0) << run.describe();
+  json j = json::parse(run.out);
+  EXPECT_EQ(j["zero_page"], kernel_has(Fact::zero_page))
+      << j["zero_page_detail"] << "; the tests' probe: " << kernel_fact(Fact::zero_page).finding;
+  EXPECT_EQ(j["huge_zero_page"], kernel_has(Fact::huge_zero_page))
+      << j["huge_zero_page_detail"]
+      << "; the tests' probe: " << kernel_fact(Fact::huge_zero_page).finding;
+  CliRun table = run_cli({"features"});
+  ASSERT_EQ(table.exit_code, 0) << table.describe();
+  auto rows = table_rows(table.out);
+  EXPECT_EQ(rows["zero page on read faults"].yes, kernel_has(Fact::zero_page)) << table.out;
+  EXPECT_EQ(rows["huge zero page"].yes, kernel_has(Fact::huge_zero_page)) << table.out;
+  EXPECT_EQ(table.out.find("exact zero-page"), std::string::npos) << table.out;
+}
+
+// Every line fits an 80-column screen, given by --width or by COLUMNS, with the longest
+// reasons this machine can produce (a forced engine it cannot run, a backend forced); and
+// the narrowest screen --width takes, where details go under their names.
+TEST(CliFeatures, TableFitsTheScreenWidth) {
+  ScopedEnv backend("PAGESCAN_BACKEND", std::nullopt),
+      engine("PAGESCAN_WATCH_ENGINE", std::nullopt), columns("COLUMNS", std::nullopt);
+  const std::vector<std::vector<std::string>> environments = {
+      {},
+      {"PAGESCAN_WATCH_ENGINE=soft-dirty"},
+      {"PAGESCAN_WATCH_ENGINE=uffd", "PAGESCAN_BACKEND=emulated"}};
+  struct Screen {
+    std::vector<std::string> args, env;
+    std::size_t width;
+  };
+  const std::vector<Screen> screens = {
+      {{"--width", "80"}, {}, 80}, {{}, {"COLUMNS=80"}, 80}, {{"--width", "40"}, {}, 40}};
+  for (const auto& env : environments) {
+    for (const Screen& screen : screens) {
+      std::vector<std::string> args = {"features"}, extra = env;
+      args.insert(args.end(), screen.args.begin(), screen.args.end());
+      extra.insert(extra.end(), screen.env.begin(), screen.env.end());
+      CliRun run = run_cli(args, extra);
+      ASSERT_EQ(run.exit_code, 0) << run.describe();
+      ASSERT_GT(run.out_lines().size(), 10u) << run.out;
+      for (const std::string& line : run.out_lines()) {
+        EXPECT_LE(display_columns(line), screen.width) << "'" << line << "'";
+      }
+    }
+  }
 }
 
 TEST(CliFeatures, FormatJsonIsTheSameDocumentAsJsonFlag) {

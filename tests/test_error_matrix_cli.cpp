@@ -135,6 +135,10 @@ std::string row_name(const ::testing::TestParamInfo<CliRow>& info) {
 const std::string kBackendEnv = "PAGESCAN_BACKEND=bogus";
 const std::string kBadBackend =
     "PAGESCAN_BACKEND: unknown backend 'bogus' (expected auto, kernel or emulated)";
+const std::string kEngineEnv = "PAGESCAN_WATCH_ENGINE=bogus";
+const std::string kBadEngine =
+    "PAGESCAN_WATCH_ENGINE: unknown write-tracking engine 'bogus' (expected auto, uffd, "
+    "soft-dirty, mprotect or everything)";
 
 INSTANTIATE_TEST_SUITE_P(
     TopLevel, CliErrorMatrix,
@@ -527,7 +531,8 @@ INSTANTIATE_TEST_SUITE_P(
                {"features", "--backend", "kernel"},
                2,
                "The following argument was not expected: --backend"},
-        CliRow{"EnvironmentBackendUnknown", {"features"}, 2, kBadBackend, {kBackendEnv}}),
+        CliRow{"EnvironmentBackendUnknown", {"features"}, 2, kBadBackend, {kBackendEnv}},
+        CliRow{"EnvironmentWatchEngineUnknown", {"features"}, 2, kBadEngine, {kEngineEnv}}),
     row_name);
 
 INSTANTIATE_TEST_SUITE_P(
@@ -550,7 +555,8 @@ INSTANTIATE_TEST_SUITE_P(
                2,
                "demo: unexpected argument 'extra' (expected options only, no arguments; see "
                "'pagescan demo --help')"},
-        CliRow{"EnvironmentBackendUnknown", {"demo"}, 2, kBadBackend, {kBackendEnv}}),
+        CliRow{"EnvironmentBackendUnknown", {"demo"}, 2, kBadBackend, {kBackendEnv}},
+        CliRow{"EnvironmentWatchEngineUnknown", {"demo"}, 2, kBadEngine, {kEngineEnv}}),
     row_name);
 
 // ---------------------------------------------------------------------------------------

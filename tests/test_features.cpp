@@ -112,6 +112,72 @@ TEST(Features, ThpAgreesWithSysfsAndTheTestsProbe) {
   }
 }
 
+// The library read-faults scratch memory and scans it; the tests' probe asks kpageflags,
+// compares PFNs or reads pagemap's flag bits. Whether read pages can be pfnzero at all.
+TEST(Features, ZeroPageAgreesWithTheTestsProbe) {
+  const Features& f = features();
+  EXPECT_EQ(f.zero_page, kernel_has(Fact::zero_page))
+      << "library: " << f.zero_page_detail << "; " << versus(Fact::zero_page);
+  EXPECT_FALSE(f.zero_page_detail.empty());
+  EXPECT_EQ(probe_features().zero_page, f.zero_page) << "probed afresh";
+}
+
+TEST(Features, HugeZeroPageAgreesWithTheTestsProbe) {
+  const Features& f = features();
+  EXPECT_EQ(f.huge_zero_page, kernel_has(Fact::huge_zero_page))
+      << "library: " << f.huge_zero_page_detail << "; " << versus(Fact::huge_zero_page);
+  EXPECT_FALSE(f.huge_zero_page_detail.empty());
+  // The knob is named in the detail whenever a THP region was faulted.
+  if (kernel_has(Fact::thp)) {
+    const std::string knob =
+        "use_zero_page=" + first_line("/sys/kernel/mm/transparent_hugepage/use_zero_page");
+    EXPECT_NE(f.huge_zero_page_detail.find(knob), std::string::npos) << f.huge_zero_page_detail;
+  }
+}
+
+// Writes a sysfs knob while it lives and puts the old value back, also when the test fails.
+class KnobSetting {
+ public:
+  KnobSetting(std::string path, const std::string& value)
+      : path_(std::move(path)), old_(first_line(path_)) {
+    std::ofstream out(path_);
+    out << value << "\n";
+    out.flush();
+    ok_ = out.good() && first_line(path_) == value;
+  }
+  ~KnobSetting() {
+    std::ofstream out(path_);
+    out << old_ << "\n";
+  }
+  KnobSetting(const KnobSetting&) = delete;
+  bool ok() const { return ok_; }
+
+ private:
+  std::string path_, old_;
+  bool ok_ = false;
+};
+
+// use_zero_page decides the huge case: with the knob at 0 a THP read fault gets a private
+// huge page, and the library, probing afresh, says so; back at the value the tests' probe
+// saw, it agrees with that probe again.
+TEST(Features, HugeZeroPageFollowsTheUseZeroPageKnob) {
+  PAGESCAN_REQUIRE_FACT(Fact::thp);
+  const std::string path = "/sys/kernel/mm/transparent_hugepage/use_zero_page";
+  const std::string was = first_line(path);
+  {
+    KnobSetting off(path, "0");
+    if (!off.ok()) GTEST_SKIP() << "cannot write 0 to " << path << " (needs root)";
+    const Features f = probe_features();
+    EXPECT_FALSE(f.huge_zero_page) << f.huge_zero_page_detail;
+    EXPECT_NE(f.huge_zero_page_detail.find("private huge page"), std::string::npos)
+        << f.huge_zero_page_detail;
+  }
+  ASSERT_EQ(first_line(path), was) << "the knob was not put back";
+  const Features f = probe_features();
+  EXPECT_EQ(f.huge_zero_page, kernel_has(Fact::huge_zero_page))
+      << f.huge_zero_page_detail << "; " << versus(Fact::huge_zero_page);
+}
+
 TEST(Features, HugetlbPageSizeAgreesWithTheTestsProbe) {
   const std::uint64_t kb = meminfo_value("Hugepagesize").value_or(0);
   EXPECT_EQ(features().hugetlb_page_size, kb * 1024);
@@ -133,6 +199,50 @@ TEST(Features, EachWatchEngineIsAvailableExactlyWhenTheKernelHasWhatItNeeds) {
         << to_string(engine) << ": "
         << (available ? std::string("available") : available.error().message()) << findings;
   }
+}
+
+// What create() checks before using a forced engine (no self-test) holds exactly when the
+// kernel has what the engine needs; automatic needs nothing.
+TEST(Features, EachWatchEngineIsSupportedExactlyWhenTheKernelHasWhatItNeeds) {
+  EXPECT_TRUE(watch_engine_supported(WatchEngine::automatic).has_value());
+  for (WatchEngine engine : kForcibleEngines) {
+    bool needs_met = true;
+    for (Fact f : engine_facts(engine)) needs_met = needs_met && kernel_has(f);
+    auto supported = watch_engine_supported(engine);
+    EXPECT_EQ(supported.has_value(), needs_met)
+        << to_string(engine) << ": "
+        << (supported ? std::string("supported") : supported.error().message());
+    if (!supported) EXPECT_EQ(supported.error().kind(), ErrorKind::unsupported);
+  }
+}
+
+// PAGESCAN_WATCH_ENGINE read as create() reads it: a name, "auto", empty or unset; any
+// other value is create()'s own error; an explicit engine is never overridden.
+TEST(Features, WatchEngineRequestedReadsTheEnvironmentAsCreateDoes) {
+  {
+    ScopedEnv unset("PAGESCAN_WATCH_ENGINE", std::nullopt);
+    EXPECT_EQ(watch_engine_requested().value(), WatchEngine::automatic);
+  }
+  for (const char* value : {"", "auto"}) {
+    ScopedEnv env("PAGESCAN_WATCH_ENGINE", value);
+    EXPECT_EQ(watch_engine_requested().value(), WatchEngine::automatic) << "'" << value << "'";
+  }
+  for (WatchEngine engine : kForcibleEngines) {
+    ScopedEnv env("PAGESCAN_WATCH_ENGINE", std::string(to_string(engine)));
+    EXPECT_EQ(watch_engine_requested().value(), engine);
+    EXPECT_EQ(watch_engine_requested(WatchEngine::everything).value(), WatchEngine::everything);
+  }
+  ScopedEnv bogus("PAGESCAN_WATCH_ENGINE", "bogus");
+  auto requested = watch_engine_requested();
+  ASSERT_FALSE(requested);
+  EXPECT_EQ(requested.error().message(),
+            "PAGESCAN_WATCH_ENGINE: unknown write-tracking engine 'bogus' (expected auto, uffd, "
+            "soft-dirty, mprotect or everything)");
+  Mapping m = Mapping::anonymous(1);
+  auto watch = WriteWatch::create(m.data(), page_size());
+  ASSERT_FALSE(watch);
+  EXPECT_EQ(watch.error().message(), requested.error().message());
+  EXPECT_EQ(watch.error().errno_value(), EINVAL);
 }
 
 TEST(Features, ChunkIsPmdOverPageSize) {

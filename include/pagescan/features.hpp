@@ -62,8 +62,18 @@ struct Features {
   // Swap
   std::uint64_t swap_total_bytes = 0;
 
-  // pagemap shows PFNs to this caller (CAP_SYS_ADMIN): exact zero-page detection.
+  // pagemap shows PFNs to this caller (CAP_SYS_ADMIN).
   bool pfns_visible = false;
+
+  // Whether the kernel maps the shared zero page on a read fault of private anonymous
+  // memory (else a private zero-filled page, so read-only pages are never pfnzero), and
+  // the huge zero page on one in a MADV_HUGEPAGE region (else a private huge page, or none
+  // without THP). Tested by read-faulting scratch memory and scanning it (PAGEMAP_SCAN,
+  // or the emulated scan without it); each detail says what was seen, present or not.
+  bool zero_page = false;
+  std::string zero_page_detail;
+  bool huge_zero_page = false;
+  std::string huge_zero_page_detail;
 
   KernelLimits limits() const {
     return KernelLimits{page_size, user_address_limit, scan_categories};
@@ -80,7 +90,10 @@ struct Features {
 // calls it): it FORKS one child for the soft-dirty test (the child writes its own
 // clear_refs; the caller's soft-dirty bits are untouched; the child is reaped before
 // the call returns, so a SIGCHLD is delivered), creates and closes a userfaultfd, and
-// maps one scratch page, installs a guard region on it and unmaps it (guard_regions).
+// maps one scratch page, installs a guard region on it and unmaps it (guard_regions), and
+// for zero_page and huge_zero_page maps a scratch page and a region of two huge pages
+// (advised MADV_HUGEPAGE), reads one byte of each (which may allocate a huge page for the
+// moment), scans them and unmaps them.
 // A group the library already probed for its own calls is not probed again.
 const Features& features();
 

@@ -57,6 +57,22 @@ inline constexpr WatchEngine kAutomaticWatchOrder[] = {WatchEngine::uffd, WatchE
 std::string_view to_string(WatchEngine engine);
 Result<WatchEngine> parse_watch_engine(std::string_view name);
 
+// The engine WriteWatch::create() starts from when asked for `requested`: automatic is
+// replaced by the one PAGESCAN_WATCH_ENGINE names, read with parse_watch_engine (unset,
+// empty or "auto": automatic); any other request is returned as it is. Errors, exactly
+// as create() returns them: EINVAL / invalid_argument, "PAGESCAN_WATCH_ENGINE: unknown
+// write-tracking engine 'x' (expected auto, uffd, soft-dirty, mprotect or everything)".
+// Reads the environment only; thread-safe as getenv() is.
+Result<WatchEngine> watch_engine_requested(WatchEngine requested = WatchEngine::automatic);
+
+// Whether this kernel has what `engine` needs: the check create() makes before it uses a
+// forced engine (not the self-test of watch_engine_available()). Errors: EOPNOTSUPP /
+// unsupported with the reason ("soft-dirty engine: pagemap bit 55 never set ..."), which
+// create() returns for a forced engine prefixed with the watch's range. automatic,
+// mprotect and everything always pass. Side effects: the probes the engine needs
+// (features.hpp): a userfaultfd handshake for uffd; for soft_dirty one fork.
+Result<void> watch_engine_supported(WatchEngine engine);
+
 struct WatchOptions {
   // `automatic` is overridden by PAGESCAN_WATCH_ENGINE=auto|uffd|soft-dirty|mprotect|
   // everything; any other value here forces that engine (unsupported if unavailable).

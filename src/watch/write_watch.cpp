@@ -125,18 +125,6 @@ EngineFactory factory_for(WatchEngine engine) {
   return nullptr;
 }
 
-// Whether the kernel has what the engine needs (engine.hpp), without the self-test.
-Result<void> engine_supported(WatchEngine engine) {
-  switch (engine) {
-    case WatchEngine::uffd:
-      return watch::uffd_engine_supported();
-    case WatchEngine::soft_dirty:
-      return watch::soft_dirty_engine_supported();
-    default:
-      return {};
-  }
-}
-
 std::uint64_t page_size() {
   return static_cast<std::uint64_t>(::sysconf(_SC_PAGESIZE));
 }
@@ -196,6 +184,28 @@ Result<void> self_test(WatchEngine engine) {
 
 }  // namespace
 
+// What the engine needs, checked from the cached probes (engine.hpp), without the
+// self-test.
+Result<void> watch_engine_supported(WatchEngine engine) {
+  switch (engine) {
+    case WatchEngine::uffd:
+      return watch::uffd_engine_supported();
+    case WatchEngine::soft_dirty:
+      return watch::soft_dirty_engine_supported();
+    default:
+      return {};
+  }
+}
+
+Result<WatchEngine> watch_engine_requested(WatchEngine requested) {
+  if (requested != WatchEngine::automatic) return requested;
+  const char* env = std::getenv("PAGESCAN_WATCH_ENGINE");
+  if (!env || !*env) return requested;
+  auto parsed = parse_watch_engine(env);
+  if (!parsed) return parsed.error().with_context("PAGESCAN_WATCH_ENGINE");
+  return *parsed;
+}
+
 Result<void> watch_engine_available(WatchEngine engine) {
   if (engine == WatchEngine::automatic) return {};
   static std::mutex mutex;
@@ -226,14 +236,9 @@ Result<WriteWatch> WriteWatch::create(void* base, std::size_t len, const WatchOp
     return Error(errno == ENOMEM ? EINVAL : errno, ErrorKind::invalid_argument,
                  watch::describe(start, end) + ": the range is not wholly mapped");
   }
-  WatchEngine choice = options.engine;
-  if (choice == WatchEngine::automatic) {
-    if (const char* env = std::getenv("PAGESCAN_WATCH_ENGINE"); env && *env) {
-      auto parsed = parse_watch_engine(env);
-      if (!parsed) return parsed.error().with_context("PAGESCAN_WATCH_ENGINE");
-      choice = *parsed;
-    }
-  }
+  auto requested = watch_engine_requested(options.engine);
+  if (!requested) return requested.error();
+  const WatchEngine choice = *requested;
   // Automatic tries only the engines that keep the never-lost contract (watch.hpp):
   // soft-dirty's collect is not atomic (a write between reading bit 55 and writing
   // clear_refs is lost), so it is used only when asked for by name, which also keeps its
@@ -247,7 +252,7 @@ Result<WriteWatch> WriteWatch::create(void* base, std::size_t len, const WatchOp
   }
   std::string reasons;
   for (WatchEngine e : order) {
-    if (auto ok = engine_supported(e); !ok) {
+    if (auto ok = watch_engine_supported(e); !ok) {
       if (choice != WatchEngine::automatic) {
         return ok.error().with_context(watch::describe(start, end));
       }

@@ -197,4 +197,18 @@ std::string single_line(const std::string& text) {
   return line.find('\n') == std::string::npos ? line : "";
 }
 
+std::size_t display_columns(const std::string& line) {
+  std::size_t n = 0;
+  for (std::size_t i = 0; i < line.size(); ++i) {
+    if (line[i] == '\x1b' && i + 1 < line.size() && line[i + 1] == '[') {
+      // CSI: parameters and intermediates up to the final byte (0x40-0x7e).
+      for (i += 2; i < line.size() && !(line[i] >= '@' && line[i] <= '~'); ++i) {
+      }
+      continue;
+    }
+    n += (static_cast<unsigned char>(line[i]) & 0xc0) != 0x80;
+  }
+  return n;
+}
+
 }  // namespace pagescan::test

@@ -1,6 +1,7 @@
 // Runs the built pagescan binary and captures its stdout, stderr and exit status.
 #pragma once
 
+#include <cstddef>
 #include <string>
 #include <vector>
 
@@ -49,5 +50,9 @@ CliRun run_cli(const std::vector<std::string>& args, const SpawnOptions& options
 
 // The text as one line (without its newline), or "" when it is not exactly one line.
 std::string single_line(const std::string& text);
+
+// Terminal columns of a line: one per UTF-8 character (heat-strip blocks and '·' are
+// single-width), none for an ANSI escape sequence (ESC [ ... final byte).
+std::size_t display_columns(const std::string& line);
 
 }  // namespace pagescan::test

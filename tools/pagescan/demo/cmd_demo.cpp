@@ -25,18 +25,21 @@ struct DemoOptions {
 };
 
 int run_demo(const DemoOptions& o) {
-  // Every usage error, PAGESCAN_BACKEND's included, before the demo prints, forks or
-  // touches vm.nr_hugepages.
+  // Every usage error, PAGESCAN_BACKEND's and PAGESCAN_WATCH_ENGINE's included, before
+  // the demo prints, forks or touches vm.nr_hugepages.
   auto shared = resolve_shared(o.shared);
   if (!shared.value) return report_usage(*shared.error);
   const BackendChoice backend = shared.value->backend;
+  const unsigned width = shared.value->width;
   const bool json = shared.value->format == "json";
   const bool colour = !json && use_colour();
 
   // Probed before anything changes: the features shown are the machine's own.
   const Features& f = features();
+  auto choices = library_choices(f);
+  if (!choices.value) return report_usage(*choices.error);
   if (!json) {
-    render_demo_intro(f, colour, stdout);
+    render_demo_intro(f, *choices.value, colour, width, stdout);
     std::fflush(stdout);  // before the fork: the child must not inherit buffered output
   }
 
@@ -60,6 +63,7 @@ int run_demo(const DemoOptions& o) {
   if (!map) return report_error(map.error());
 
   report.features = &f;
+  report.choices = *choices.value;
   report.pid = workload->pid();
   report.parts = workload->parts();
   report.view = demo_view(*map, report.parts);
@@ -75,7 +79,8 @@ int run_demo(const DemoOptions& o) {
     fmt::print("{}\n", render_demo_json(report).dump(
                            2, ' ', false, nlohmann::ordered_json::error_handler_t::replace));
   } else {
-    render_demo_text(report, TableStyle{colour, true, o.ascii, report.heat_width, true}, stdout);
+    render_demo_text(report, TableStyle{colour, true, o.ascii, report.heat_width, true}, width,
+                     stdout);
   }
   return kExitOk;
 }
@@ -91,11 +96,13 @@ Command add_demo_command(CLI::App& app) {
       "  pagescan demo\n"
       "  pagescan demo --ascii            # heat strips without Unicode blocks\n"
       "  pagescan demo --json | jq '.tracking.rounds'\n"
-      "The workload is a child process with written, zero-page, untouched, THP, hugetlb,\n"
-      "file-backed, swapped and guard pages and a write-tracked region, each in a VMA of its\n"
-      "own. A part this machine cannot show says why ('not available: ...'). For the\n"
-      "hugetlb page the demo raises vm.nr_hugepages from 0 to 1 and puts it back at once;\n"
-      "it never adds swap. The child is killed before the demo exits.");
+      "The workload is a child process with written, read-only, untouched, THP, hugetlb, "
+      "file-backed, swapped and guard pages and a write-tracked region, each in a VMA of its "
+      "own. Each part's line says what the workload did there and what the scan counted there, "
+      "nothing it did not measure. A part this machine cannot show says why ('not available: "
+      "...').\n"
+      "For the hugetlb page the demo raises vm.nr_hugepages from 0 to 1 and puts it back at "
+      "once; it never adds swap. The child is killed before the demo exits.");
   add_shared_arguments(sub, kShape, o->shared);
   sub->add_flag("--ascii", o->ascii, "heat strips in ASCII instead of Unicode blocks");
   return Command{sub, [o] { return run_demo(*o); }};

@@ -2,6 +2,7 @@
 // and the write-tracking rounds, as text or JSON.
 #pragma once
 
+#include <array>
 #include <cstdio>
 #include <optional>
 #include <string>
@@ -10,13 +11,29 @@
 #include <nlohmann/json.hpp>
 
 #include "demo/demo_workload.hpp"
+#include "features/features_report.hpp"
 #include "map/map_report.hpp"
 #include "pagescan/features.hpp"
 
 namespace pagescan::cli {
 
+// A part's page counts in the map, summed over the VMAs it overlaps; nullopt where the map
+// has no meaningful count (a category not counted, WRITTEN outside uffd-wp).
+struct PartCounts {
+  std::array<std::optional<std::uint64_t>, kMapColumns> pages{};
+  Categories approximate;  // the map's: categories the emulator could only estimate
+  std::optional<std::uint64_t> of(Category category) const;
+};
+PartCounts measured_counts(const MapReport& map, const DemoPart& part);
+
+// What the workload did in the part and what the scan measured there, in words: "16 pages
+// written; 16 present", "16 pages only read: each maps the shared zero page". Every claim
+// follows from the workload's own report or from `counts`.
+std::string part_story(const DemoPart& part, const PartCounts& counts, std::uint64_t page_size);
+
 struct DemoReport {
   const Features* features = nullptr;
+  Choices choices;  // the backend and engine the library uses here
   pid_t pid = 0;
   std::vector<DemoPart> parts;  // every kind, available or not
   MapView view;                 // the parts' VMAs, noted with the parts' names
@@ -26,19 +43,20 @@ struct DemoReport {
   std::vector<std::string> findings;  // where the scan differs from what was asked for
 };
 
-// The parts' VMAs of a map report, in part order, each noted with its part.
+// The parts' VMAs of a map report, in part order, each noted with its part's story.
 MapView demo_view(const MapReport& map, const std::vector<DemoPart>& parts);
 // What the scan shows against what the workload asked for, where they differ in a way
 // the kernel allows (a THP request the kernel did not honour).
 std::vector<std::string> demo_findings(const MapReport& map, const std::vector<DemoPart>& parts);
 
-// The demo's text fits this many columns (a terminal of 100; most lines fit 80).
-inline constexpr std::size_t kDemoColumns = 100;
-
-// The features section (printed first, before the workload starts).
-void render_demo_intro(const Features& f, bool colour, std::FILE* out);
-// The workload and tracking sections.
-void render_demo_text(const DemoReport& report, const TableStyle& style, std::FILE* out);
+// The features section (printed first, before the workload starts), no line longer than
+// `width` columns.
+void render_demo_intro(const Features& f, const Choices& choices, bool colour, unsigned width,
+                       std::FILE* out);
+// The workload and tracking sections; the demo's own text is wrapped at `width` (the
+// table's layout is the map renderer's, from `style`).
+void render_demo_text(const DemoReport& report, const TableStyle& style, unsigned width,
+                      std::FILE* out);
 // {"features", "pid", "parts": [...], "map": <map --json>, "tracking": {...}, "findings"}.
 nlohmann::ordered_json render_demo_json(const DemoReport& report);
 

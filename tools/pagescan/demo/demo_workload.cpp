@@ -10,7 +10,6 @@
 #include <cerrno>
 #include <cstring>
 
-#include "cli/output.hpp"
 #include "demo/demo_child.hpp"
 #include "pagescan/features.hpp"
 
@@ -20,41 +19,6 @@ std::string_view part_name(PartKind kind) {
   static constexpr std::string_view kNames[kPartKinds] = {
       "written", "zero", "untouched", "thp", "hugetlb", "file", "swapped", "guard", "tracked"};
   return kNames[static_cast<std::size_t>(kind)];
-}
-
-std::string part_story(const DemoPart& p, std::uint64_t page_size) {
-  const std::uint64_t pages = (p.end - p.start) / page_size;
-  const std::string size = human_size(p.end - p.start);
-  switch (p.kind) {
-    case PartKind::written:
-      return std::to_string(p.acted) + " pages written";
-    case PartKind::zero:
-      return std::to_string(p.acted) + " pages only read: each maps the shared zero page";
-    case PartKind::untouched:
-      return std::to_string(pages) + " pages never touched: nothing to show";
-    case PartKind::thp:
-      return "a " + size + " THP asked for (MADV_HUGEPAGE), written";
-    case PartKind::hugetlb:
-      return "a " + size + " hugetlb page (MAP_HUGETLB), written";
-    case PartKind::file:
-      return std::to_string(p.acted) + " of " + std::to_string(pages) +
-             " pages of the pagescan binary read";
-    case PartKind::swapped:
-      return std::to_string(pages) + " pages written, " + std::to_string(p.acted) +
-             " paged out (MADV_PAGEOUT)";
-    case PartKind::guard:
-      // A guard marker is a non-present entry: it reads as SWAPPED too (kernel-pagemap-scan.md
-      // §4.1).
-      return std::to_string(pages) + " pages written, then " + std::to_string(p.acted) +
-             " guarded (MADV_GUARD_INSTALL; markers count as SWAPPED too)";
-    case PartKind::tracked:
-      // WP_UNPOPULATED leaves a uffd-wp marker in each untouched entry, which reads as
-      // SWAPPED (kernel-pagemap-scan.md §4.1).
-      return std::to_string(pages) + " pages tracked (" + p.engine + "), " +
-             std::to_string(p.acted) + " written since armed" +
-             (p.engine == "uffd" ? "; markers on the rest count as SWAPPED" : "");
-  }
-  return {};
 }
 
 DemoPlan plan_demo() {
@@ -70,7 +34,8 @@ DemoPlan plan_demo() {
     plan.swap_why = "no swap is active (the demo never adds any; swapon(8) some to see this part)";
   }
   plan.guard = f.guard_regions;
-  if (!plan.guard) plan.guard_why = "the kernel lacks MADV_GUARD_INSTALL (Linux 6.13)";
+  if (!plan.guard)
+    plan.guard_why = "MADV_GUARD_INSTALL failed on a scratch page (it needs Linux 6.13)";
   plan.hugetlb_why = "not planned";
   return plan;
 }

@@ -17,7 +17,7 @@ namespace pagescan::cli {
 // from merging with it).
 enum class PartKind : std::uint32_t {
   written,    // 16 pages, every one written
-  zero,       // 16 read-only pages, every one read: the shared zero page
+  zero,       // 16 read-only pages, every one read (the zero page, where the kernel maps it)
   untouched,  // 16 pages never touched
   thp,        // one 2 MiB transparent huge page, written
   hugetlb,    // one default-size hugetlb page, written
@@ -42,9 +42,6 @@ struct DemoPart {
   std::uint64_t acted = 0;
   std::string engine;  // tracked: the WriteWatch engine
 };
-
-// What the workload did, in words: "16 pages written", "8 of 16 pages paged out".
-std::string part_story(const DemoPart& part, std::uint64_t page_size);
 
 // What the parent decides before starting the child: which optional parts to build, and
 // why not when not.

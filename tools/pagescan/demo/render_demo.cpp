@@ -10,8 +10,15 @@ namespace pagescan::cli {
 
 namespace {
 
-void heading(const std::string& text, bool colour, std::FILE* out) {
-  fmt::print(out, "\n{}== {}{}\n", colour ? "\x1b[1m" : "", text, colour ? "\x1b[0m" : "");
+void heading(const std::string& text, bool colour, unsigned width, std::FILE* out) {
+  fmt::print(out, "\n{}== {}{}\n", colour ? "\x1b[1m" : "", wrap_words(text, 3, width),
+             colour ? "\x1b[0m" : "");
+}
+
+// A paragraph of the demo's own text, wrapped at the screen width; continuation lines are
+// indented by `indent` (the first line is kept as short as they are).
+void say(const std::string& text, unsigned width, std::FILE* out, std::size_t indent = 2) {
+  fmt::print(out, "{}\n", wrap_words(text, indent, width));
 }
 
 nlohmann::ordered_json spans_json(const std::vector<PageSpan>& spans) {
@@ -45,9 +52,9 @@ MapView demo_view(const MapReport& map, const std::vector<DemoPart>& parts) {
       if (v.vma.start < p.end && p.start < v.vma.end) {
         // The mprotect engine splits its region into a VMA per run of equal protection.
         view.rows.push_back(&v);
-        view.notes.push_back(
-            RowNote{std::string(part_name(p.kind)),
-                    first ? part_story(p, map.page_size) : "the same part (its VMA was split)"});
+        view.notes.push_back(RowNote{std::string(part_name(p.kind)),
+                                     first ? part_story(p, measured_counts(map, p), map.page_size)
+                                           : "the same part (its VMA was split)"});
         first = false;
       }
     }
@@ -59,73 +66,79 @@ MapView demo_view(const MapReport& map, const std::vector<DemoPart>& parts) {
 std::vector<std::string> demo_findings(const MapReport& map, const std::vector<DemoPart>& parts) {
   std::vector<std::string> findings;
   const DemoPart& thp = parts[static_cast<std::size_t>(PartKind::thp)];
-  if (thp.available && map.counted.contains(Category::huge)) {
-    std::uint64_t huge = 0;
-    for (const VmaCounts& v : map.vmas) {
-      if (v.vma.start < thp.end && thp.start < v.vma.end)
-        huge += v.pages[map_column(Category::huge)];
-    }
-    if (huge == 0) {
+  if (thp.available) {
+    if (measured_counts(map, thp).of(Category::huge) == 0u) {
       findings.push_back(
-          "thp: the kernel backed it with small pages this time (no free 2 MiB block, or "
-          "khugepaged will collapse it later): HUGE is 0");
+          "thp: HUGE is 0: the kernel backed the region with small pages this time (it may "
+          "still collapse them into a huge page later)");
     }
   }
   return findings;
 }
 
-void render_demo_intro(const Features& f, bool colour, std::FILE* out) {
-  fmt::print(out,
-             "pagescan demo: a child process with a known memory layout, looked at from this "
-             "one.\n");
-  heading("What this kernel offers (pagescan features)", colour, out);
-  render_features_table(f, colour, out, kDemoColumns);
+void render_demo_intro(const Features& f, const Choices& choices, bool colour, unsigned width,
+                       std::FILE* out) {
+  say("pagescan demo: a child process with a known memory layout, looked at from this one.", width,
+      out, 0);
+  heading("What this kernel offers (pagescan features)", colour, width, out);
+  render_features_table(f, choices, colour, out, width);
 }
 
-void render_demo_text(const DemoReport& r, const TableStyle& style, std::FILE* out) {
+namespace {
+
+// "round 1: wrote 6 pages (1-3, 8, 20-21); collect() returned exactly these 6": the
+// collected pages are listed only where they differ from those written.
+std::string round_text(std::size_t number, const TrackingRound& round, const Tracking& t) {
+  const std::string wrote = fmt::format("round {}: wrote {} pages ({}); collect() returned ",
+                                        number, span_pages(round.wrote), spans_text(round.wrote));
+  if (same_pages(round.wrote, round.collected) && !round.more) {
+    return wrote + fmt::format("exactly these {}", span_pages(round.collected));
+  }
+  std::string verdict =
+      fmt::format("{} ({})", span_pages(round.collected), spans_text(round.collected));
+  if (round.more) verdict += "; more remain";
+  const bool every = span_pages(round.collected) == t.pages;
+  verdict += every && t.engine == "everything" ? ": every page, as the 'everything' engine does"
+                                               : ": NOT the pages written";
+  return wrote + verdict;
+}
+
+void render_tracking(const DemoReport& r, bool colour, unsigned width, std::FILE* out) {
+  if (!r.tracking) {
+    heading("Write tracking", colour, width, out);
+    say("tracked: not available: " + r.tracking_why, width, out);
+    return;
+  }
+  const Tracking& t = *r.tracking;
+  heading(fmt::format("Write tracking: a WriteWatch ({} engine) over the tracked part's {} pages",
+                      t.engine, t.pages),
+          colour, width, out);
+  say("Each round writes some pages (numbered from 0), then calls collect(), which is to "
+      "return the pages written since the last collect() and re-arm them:",
+      width, out, 0);
+  for (std::size_t i = 0; i < t.rounds.size(); ++i) {
+    say(round_text(i + 1, t.rounds[i], t), width, out);
+  }
+}
+
+}  // namespace
+
+void render_demo_text(const DemoReport& r, const TableStyle& style, unsigned width,
+                      std::FILE* out) {
   heading(fmt::format("The workload, pid {}: its parts as `pagescan map {} --heat` shows them",
                       r.pid, r.pid),
-          style.colour, out);
+          style.colour, width, out);
   for (const DemoPart& p : r.parts) {
     if (p.available) continue;
-    const std::string lead = std::string(part_name(p.kind)) + ": not available: ";
-    fmt::print(out, "{}{}\n", lead, wrap_words(p.why_not, lead.size(), kDemoColumns));
+    say(std::string(part_name(p.kind)) + ": not available: " + p.why_not, width, out);
   }
   render_map_table(r.view, style, out);
-  for (const std::string& f : r.findings) fmt::print(out, "note: {}\n", f);
-
-  if (!r.tracking) {
-    heading("Write tracking", style.colour, out);
-    fmt::print(out, "tracked: not available: {}\n", wrap_words(r.tracking_why, 24, kDemoColumns));
-  } else {
-    const Tracking& t = *r.tracking;
-    heading(fmt::format("Write tracking: a WriteWatch ({} engine) over the tracked part's {} "
-                        "pages (page numbers)",
-                        t.engine, t.pages),
-            style.colour, out);
-    fmt::print(out,
-               "Each round writes some pages; collect() returns those written since the last "
-               "one and re-arms them.\n");
-    for (std::size_t i = 0; i < t.rounds.size(); ++i) {
-      const TrackingRound& round = t.rounds[i];
-      const bool same = same_pages(round.wrote, round.collected) && !round.more;
-      // The collected pages are listed only where they differ from those written.
-      std::string verdict = same ? "exactly the pages written" : spans_text(round.collected);
-      if (round.more) verdict += "; more remain";
-      if (!same) {
-        verdict += t.engine == "everything" ? "; the 'everything' engine reports every page"
-                                            : "; NOT the pages written";
-      }
-      fmt::print(out, "{}\n",
-                 wrap_words(fmt::format("round {}: wrote {} pages ({}); collect() returned {} ({})",
-                                        i + 1, span_pages(round.wrote), spans_text(round.wrote),
-                                        span_pages(round.collected), verdict),
-                            0, kDemoColumns));
-    }
-  }
+  for (const std::string& f : r.findings) say("note: " + f, width, out);
+  render_tracking(r, style.colour, width, out);
   fmt::print(out,
-             "\nNext: pagescan map <pid> --svg memory.svg · pagescan scan self --json · "
-             "pagescan <command> --help\n");
+             "\nNext: pagescan map PID --svg memory.svg\n"
+             "      pagescan scan self --json\n"
+             "      pagescan COMMAND --help\n");
 }
 
 nlohmann::ordered_json render_demo_json(const DemoReport& r) {
@@ -139,7 +152,7 @@ nlohmann::ordered_json render_demo_json(const DemoReport& r) {
       j["end"] = hex(p.end);
       j["pages"] = (p.end - p.start) / page;
       j["acted"] = p.acted;
-      j["story"] = part_story(p, page);
+      j["story"] = part_story(p, measured_counts(*r.view.report, p), page);
       if (p.kind == PartKind::tracked) j["engine"] = p.engine;
     } else {
       j["reason"] = p.why_not;
@@ -163,7 +176,7 @@ nlohmann::ordered_json render_demo_json(const DemoReport& r) {
   } else {
     tracking = {{"available", false}, {"reason", r.tracking_why}};
   }
-  return {{"features", render_features_json(*r.features)},
+  return {{"features", render_features_json(*r.features, r.choices)},
           {"pid", r.pid},
           {"parts", std::move(parts)},
           {"map", render_map_json(r.view, r.heat_width)},

@@ -1,49 +1,14 @@
-// `pagescan features` as a table or JSON, and the backend and engine choices it names.
+// `pagescan features` as a table or JSON.
 #include <fmt/core.h>
 
-#include <cstdlib>
 #include <utility>
 #include <vector>
 
 #include "cli/output.hpp"
 #include "features/features_report.hpp"
-#include "pagescan/watch.hpp"
 #include "scan/scan_report.hpp"
 
 namespace pagescan::cli {
-
-Choice scan_backend_choice(const Features& f) {
-  if (const char* env = std::getenv("PAGESCAN_BACKEND");
-      env && *env && std::string(env) != "auto") {
-    return {env, "forced by PAGESCAN_BACKEND"};
-  }
-  if (!f.pagemap_scan) return {"emulated", "the kernel has no PAGEMAP_SCAN (Linux 6.7+)"};
-  Categories missing = ~f.scan_categories;
-  if (!missing.empty()) {
-    return {"kernel", "PAGEMAP_SCAN; requests using " + to_string(missing) +
-                          " are emulated (the kernel lacks them)"};
-  }
-  return {"kernel", "PAGEMAP_SCAN supports every category"};
-}
-
-Choice watch_engine_choice() {
-  if (const char* env = std::getenv("PAGESCAN_WATCH_ENGINE");
-      env && *env && std::string(env) != "auto") {
-    return {env, "forced by PAGESCAN_WATCH_ENGINE"};
-  }
-  std::string passed_over;
-  // The order WriteWatch::create tries them in (watch.hpp).
-  for (WatchEngine e : kAutomaticWatchOrder) {
-    auto ok = watch_engine_available(e);
-    if (ok) {
-      std::string why = "passed its self-test";
-      if (!passed_over.empty()) why += "; " + passed_over;
-      return {std::string(to_string(e)), why};
-    }
-    passed_over += (passed_over.empty() ? "" : "; ") + ok.error().message();
-  }
-  return {"none", passed_over};
-}
 
 namespace {
 
@@ -55,15 +20,29 @@ std::string sizes_text(const std::vector<std::uint64_t>& sizes) {
 
 }  // namespace
 
-void render_features_table(const Features& f, bool colour, std::FILE* out,
+void render_features_table(const Features& f, const Choices& choices, bool colour, std::FILE* out,
                            std::size_t max_columns) {
-  // "<name padded to 28> yes <detail>": the detail starts at column 33.
+  // "<name padded to 28> yes <detail>": the detail starts at column 33. On a screen too
+  // narrow for a readable column of details there (under kNarrow), each detail goes on
+  // lines of its own under the name, indented by 4.
+  constexpr std::size_t kNarrow = 33 + 32, kIndent = 4;
+  const bool narrow = max_columns != 0 && max_columns < kNarrow;
+  auto detail_text = [&](const std::string& detail, std::size_t column) {
+    if (detail.empty()) return std::string();
+    if (!narrow) return " " + wrap_words(detail, column, max_columns);
+    return "\n" + std::string(kIndent, ' ') + wrap_words(detail, kIndent, max_columns);
+  };
   auto row = [&](const char* name, bool ok, const std::string& detail) {
     const char* on = !colour ? "" : ok ? "\x1b[32m" : "\x1b[33m";
-    fmt::print(out, "{:<28} {}{:<3}{}{}{}\n", name, on, ok ? "yes" : "no", colour ? "\x1b[0m" : "",
-               detail.empty() ? "" : " ", wrap_words(detail, 33, max_columns));
+    // Padded to the detail column only when a detail follows on the same line.
+    const bool padded = !detail.empty() && !narrow;
+    fmt::print(out, "{:<28} {}{:<{}}{}{}\n", name, on, ok ? "yes" : "no", padded ? 3 : 0,
+               colour ? "\x1b[0m" : "", detail_text(detail, 33));
   };
-  fmt::print(out, "kernel {}, page size {}\n", f.kernel_release, human_size(f.page_size));
+  fmt::print(
+      out, "{}\n",
+      wrap_words(fmt::format("kernel {}, page size {}", f.kernel_release, human_size(f.page_size)),
+                 0, max_columns));
   row("PAGEMAP_SCAN", f.pagemap_scan,
       f.pagemap_scan ? "categories: " + to_string(f.scan_categories)
                      : fmt::format("needs Linux 6.7 (errno {})", f.pagemap_scan_errno));
@@ -77,22 +56,25 @@ void render_features_table(const Features& f, bool colour, std::FILE* out,
   row("hugetlb pages", f.hugetlb_pages_total > 0,
       f.hugetlb_page_size == 0
           ? "absent"
-          : fmt::format("{} of {} in the pool (vm.nr_hugepages), {} free", f.hugetlb_pages_total,
+          : fmt::format("{} of {} in the pool, {} free (vm.nr_hugepages)", f.hugetlb_pages_total,
                         human_size(f.hugetlb_page_size), f.hugetlb_pages_free));
   row("swap", f.swap_total_bytes > 0,
       f.swap_total_bytes ? human_size(f.swap_total_bytes) : "no swap is active");
   row("PFNs visible", f.pfns_visible,
-      f.pfns_visible ? "exact zero-page detection" : "needs CAP_SYS_ADMIN");
-  const Choice backend = scan_backend_choice(f), engine = watch_engine_choice();
-  for (const auto& [name, choice] :
-       {std::pair{"scan backend", &backend}, std::pair{"write-tracking engine", &engine}}) {
-    fmt::print(out, "{:<28} {}\n", name,
-               wrap_words(choice->name + ": " + choice->reason, 29, max_columns));
+      f.pfns_visible ? "pagemap shows page frame numbers"
+                     : "pagemap hides page frame numbers (needs CAP_SYS_ADMIN)");
+  // Measured, not assumed: whether read-only memory can be pfnzero at all.
+  row("zero page on read faults", f.zero_page, f.zero_page_detail);
+  row("huge zero page", f.huge_zero_page, f.huge_zero_page_detail);
+  for (const auto& [name, choice] : {std::pair{"scan backend", &choices.backend},
+                                     std::pair{"write-tracking engine", &choices.engine}}) {
+    fmt::print(out, "{:<{}}{}\n", name, narrow ? 0 : 28,
+               detail_text(choice->name + ": " + choice->reason, 29));
   }
 }
 
-nlohmann::ordered_json render_features_json(const Features& f) {
-  const Choice backend = scan_backend_choice(f), engine = watch_engine_choice();
+nlohmann::ordered_json render_features_json(const Features& f, const Choices& choices) {
+  const Choice &backend = choices.backend, &engine = choices.engine;
   return {{"kernel", f.kernel_release},
           {"page_size", f.page_size},
           {"pagemap_scan", f.pagemap_scan},
@@ -114,6 +96,11 @@ nlohmann::ordered_json render_features_json(const Features& f) {
           {"hugetlb_pages_free", f.hugetlb_pages_free},
           {"swap_bytes", f.swap_total_bytes},
           {"pfns_visible", f.pfns_visible},
+          {"thp_use_zero_page", f.thp_use_zero_page},
+          {"zero_page", f.zero_page},
+          {"zero_page_detail", f.zero_page_detail},
+          {"huge_zero_page", f.huge_zero_page},
+          {"huge_zero_page_detail", f.huge_zero_page_detail},
           {"backend", {{"name", backend.name}, {"reason", backend.reason}}},
           {"watch_engine", {{"name", engine.name}, {"reason", engine.reason}}}};
 }

@@ -644,11 +644,12 @@ TEST(CliErrorMatrixTargets, PidOneAsRootFollowsTheKernelsPtraceCheck) {
     return;
   }
   ASSERT_EQ(open_errno, EACCES) << std::strerror(open_errno);
-  expect_line(run, 1, "open /proc/1/pagemap" + kPermission);
+  expect_line(run, 1, "open /proc/1/pagemap" + expected_permission_reason(1));
 }
 
 // --write-protect on another process's ordinary memory: the kernel skips VMAs that are not
-// async-WP registered (kernel-pagemap-scan.md §3.2), so the answer is empty, exit 0.
+// async-WP registered (kernel-pagemap-scan.md §3.2), so the answer is empty, exit 0, and
+// one warning line says nothing was protected and what the process must do.
 TEST(CliErrorMatrixTargets, WriteProtectOnAnotherProcessGivesNoRegions) {
   PAGESCAN_REQUIRE_FACT(Fact::pagemap_scan);
   ChildProcess child(four_written_pages);

@@ -26,6 +26,8 @@ std::string human_size(std::uint64_t bytes);
 std::string wrap_words(const std::string& text, std::size_t column, std::size_t max_columns);
 // "0x7f12abc000".
 std::string hex(std::uint64_t value);
+// A CSV field (RFC 4180): quoted, quotes doubled, when it holds a comma, quote or line break.
+std::string csv_field(const std::string& text);
 
 // Colour only when stdout is a terminal, never with NO_COLOR set to a non-empty value
 // (https://no-color.org) nor with TERM=dumb. Every renderer that colours asks this.

@@ -320,6 +320,20 @@ TEST_F(CliScanVma, BadVmaValuesAreOneLineNamingTheValue) {
       0u)
       << unknown.err;
   EXPECT_NE(line.find("[stack]"), std::string::npos) << line;
+  // [vsyscall] lies above the user address space, where PAGEMAP_SCAN does not walk.
+  for (const MapsLine& m : maps) {
+    if (m.path != "[vsyscall]") continue;
+    CliRun run = run_cli({"scan", pid, "--vma", "vsyscall"});
+    EXPECT_EQ(run.exit_code, 2) << run.describe();
+    EXPECT_EQ(run.out, "");
+    EXPECT_EQ(single_line(run.err).rfind("pagescan: bad --vma 'vsyscall': its VMA [" +
+                                             hex(m.start) + "-" + hex(m.end) +
+                                             ") lies above the user address space (which ends "
+                                             "at 0x",
+                                         0),
+              0u)
+        << run.err;
+  }
   // map checks the same way.
   expect_usage_line(run_cli({"map", pid, "--vma", "0x1000"}),
                     "bad --vma '0x1000': no VMA of pid " + pid + " contains 0x1000");

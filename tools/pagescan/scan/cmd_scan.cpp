@@ -99,9 +99,15 @@ int run_scan(const ScanOptionsText& o) {
   if (vma) {
     auto chosen = select_vmas(*vma, report.vmas, process->pid());
     if (!chosen.value) return report_usage(*chosen.error);
-    // [vsyscall] lies above the user address limit (§3.2): nothing there to scan.
-    report.start = request->start = std::min(chosen.value->range.start, f.user_address_limit);
-    report.end = request->end = std::min(chosen.value->range.end, f.user_address_limit);
+    const AddressRange& chosen_range = chosen.value->range;
+    if (chosen_range.end > f.user_address_limit) {  // [vsyscall] (§3.2)
+      return report_usage(
+          UsageError{"bad --vma '" + *o.vma + "': its VMA [" + hex(chosen_range.start) + "-" +
+                     hex(chosen_range.end) + ") lies above the user address space (which ends at " +
+                     hex(f.user_address_limit) + "), where PAGEMAP_SCAN does not walk"});
+    }
+    report.start = request->start = chosen_range.start;
+    report.end = request->end = chosen_range.end;
   }
   ScanOptions options;
   options.backend = backend;

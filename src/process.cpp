@@ -3,9 +3,11 @@
 #include "pagescan/process.hpp"
 
 #include <fcntl.h>
+#include <linux/capability.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -86,6 +88,60 @@ OtherThreads other_threads(pid_t pid, pid_t prefer) {
   return found;
 }
 
+// CAP_SYS_PTRACE in the caller's effective set (capget, not /proc, which may be hidden).
+bool caller_has_cap_sys_ptrace() {
+  __user_cap_header_struct header{_LINUX_CAPABILITY_VERSION_3, 0};
+  __user_cap_data_struct data[_LINUX_CAPABILITY_U32S_3]{};
+  if (::syscall(SYS_capget, &header, data) != 0) return false;
+  return data[CAP_TO_INDEX(CAP_SYS_PTRACE)].effective & CAP_TO_MASK(CAP_SYS_PTRACE);
+}
+
+// The initial user namespace has a fixed inode number (PROC_USER_INIT_INO); unknown counts
+// as initial.
+bool caller_in_initial_user_namespace() {
+  struct stat st {};
+  return ::stat("/proc/self/ns/user", &st) != 0 || st.st_ino == 0xEFFFFFFDu;
+}
+
+// "pid 1 (process_api)": the target's command name when /proc shows it (stat is readable
+// where pagemap is not), so the person sees which process refuses.
+std::string named(pid_t pid) {
+  std::string name = "pid " + std::to_string(pid);
+  auto comm =
+      proc::read_text_file("/proc/" + std::to_string(pid) + "/comm", proc::FileRole::process);
+  if (comm && !comm->empty()) {
+    std::string text = *comm;
+    if (text.back() == '\n') text.pop_back();
+    name += " (" + text + ")";
+  }
+  return name;
+}
+
+// Why opening /proc/PID/pagemap was refused, as far as the caller can tell. The open
+// passes the kernel's ptrace_may_access(PTRACE_MODE_READ_FSCREDS) when the caller is the
+// same user as the target and the target is dumpable, and commoncap finds the target's
+// permitted capabilities within the caller's; CAP_SYS_PTRACE in the target's user
+// namespace passes all three. Yama's ptrace_scope applies only to attaching. So when the
+// caller holds CAP_SYS_PTRACE in the initial user namespace, the refusal comes from
+// beyond those rules. Seen on the CI machine: root with CAP_SYS_PTRACE reads every
+// process, also non-dumpable ones and ones holding capabilities it lacks, but not PID 1
+// (the sandbox's init), with no BPF LSM program loaded and a Landlock domain that
+// refuses only attaching; the message says what is known and no more.
+std::string permission_denied_reason(pid_t pid) {
+  if (!caller_has_cap_sys_ptrace()) {
+    return "permission denied (reading another process's page tables needs ptrace access: "
+           "same user and ptrace_scope, or CAP_SYS_PTRACE)";
+  }
+  if (!caller_in_initial_user_namespace()) {
+    return "permission denied although the caller has CAP_SYS_PTRACE: it counts only in the "
+           "caller's user namespace, which " +
+           named(pid) + " is probably outside of (or a security module refused)";
+  }
+  return "permission denied although the caller has CAP_SYS_PTRACE, which passes the "
+         "kernel's ptrace capability rules: a security module or a kernel policy protects " +
+         named(pid) + " from inspection";
+}
+
 // The pagemap (or stat) of target `pid` could not be opened: a missing /proc/PID entry
 // or a missing mm (ESRCH) means the process is gone.
 Error open_error(int err, const std::string& path, pid_t pid) {
@@ -95,10 +151,7 @@ Error open_error(int err, const std::string& path, pid_t pid) {
                  what + ": no process with pid " + std::to_string(pid));
   }
   if (err == EACCES || err == EPERM) {
-    return Error(err, ErrorKind::permission,
-                 what +
-                     ": permission denied (reading another process's page tables needs "
-                     "ptrace access: same user and ptrace_scope, or CAP_SYS_PTRACE)");
+    return Error(err, ErrorKind::permission, what + ": " + permission_denied_reason(pid));
   }
   return Error::from_errno(err, ErrorKind::kernel_failure, what);
 }

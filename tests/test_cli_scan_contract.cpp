@@ -281,13 +281,19 @@ TEST_F(CliScan, TableTotalsLineSaysWhereToResumeAfterMaxPages) {
   ASSERT_EQ(run.exit_code, 0) << run.describe();
   ScanResult expected = library_scan(
       ScanRequest::over(anon_start(), anon_end()).returning(default_return()).limit_pages(5));
-  std::vector<std::string> totals;
-  for (const std::string& line : run.out_lines()) {
-    if (line.rfind("total", 0) == 0) totals.push_back(line);
+  std::vector<std::string> lines = run.out_lines(), totals;
+  std::string resume;  // the line after the totals
+  for (std::size_t i = 0; i < lines.size(); ++i) {
+    if (lines[i].rfind("total", 0) == 0) {
+      totals.push_back(lines[i]);
+      if (i + 1 < lines.size()) resume = lines[i + 1];
+    }
   }
   ASSERT_EQ(totals.size(), 1u) << run.out;
   EXPECT_NE(totals[0].find("stopped at max-pages"), std::string::npos) << totals[0];
-  EXPECT_NE(totals[0].find("resume at " + hex(expected.walk_end)), std::string::npos) << totals[0];
+  EXPECT_EQ(resume, "resume at " + hex(expected.walk_end) + " (--range " + hex(expected.walk_end) +
+                        "-" + hex(anon_end()) + ")")
+      << run.out;
 }
 
 TEST_F(CliScan, TableHasOneRowPerRegionPlusTotals) {

@@ -624,11 +624,12 @@ TEST(CliErrorMatrixTargets, PidOneAsRootFollowsTheKernelsPtraceCheck) {
     return;
   }
   ASSERT_EQ(open_errno, EACCES) << std::strerror(open_errno);
-  expect_line(run, 1, "open /proc/1/pagemap" + kPermission);
+  expect_line(run, 1, "open /proc/1/pagemap" + expected_permission_reason(1));
 }
 
 // --write-protect on another process's ordinary memory: the kernel skips VMAs that are not
-// async-WP registered (kernel-pagemap-scan.md §3.2), so the answer is empty, exit 0.
+// async-WP registered (kernel-pagemap-scan.md §3.2), so the answer is empty, exit 0, and
+// one warning line says nothing was protected and what the process must do.
 TEST(CliErrorMatrixTargets, WriteProtectOnAnotherProcessGivesNoRegions) {
   PAGESCAN_REQUIRE_FACT(Fact::pagemap_scan);
   ChildProcess child(four_written_pages);
@@ -637,7 +638,12 @@ TEST(CliErrorMatrixTargets, WriteProtectOnAnotherProcessGivesNoRegions) {
   CliRun run = run_cli({"scan", std::to_string(child.pid()), "--range", range, "--all-of",
                         "written", "--write-protect", "--json"});
   ASSERT_EQ(run.exit_code, 0) << run.describe();
-  EXPECT_EQ(run.err, "");
+  EXPECT_EQ(run.err, "pagescan: warning: --write-protect protected nothing: no VMA in [" + range +
+                         ") of pid " + std::to_string(child.pid()) +
+                         " is registered for async userfaultfd write-protect, and the kernel "
+                         "skips the others; the process itself must register the range "
+                         "(userfaultfd with UFFD_FEATURE_WP_ASYNC, e.g. pagescan's WriteWatch "
+                         "with the uffd engine)\n");
   auto answer = nlohmann::json::parse(run.out);
   EXPECT_TRUE(answer.at("regions").empty()) << run.out;
   EXPECT_TRUE(answer.at("complete").get<bool>());

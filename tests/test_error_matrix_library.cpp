@@ -501,7 +501,7 @@ TEST_F(ErrorMatrix, PidOneAsRootFollowsTheKernelsPtraceCheck) {
   }
   ASSERT_EQ(open_errno, EACCES) << std::strerror(open_errno);
   expect_error([] { return outcome_of(Process::attach(1)); }, EACCES, ErrorKind::permission,
-               "open /proc/1/pagemap" + kPermissionReason);
+               "open /proc/1/pagemap" + expected_permission_reason(1));
 }
 
 TEST_F(ErrorMatrix, PidOneUnprivilegedIsPermissionDenied) {

@@ -7,6 +7,7 @@
 #include <grp.h>
 #include <signal.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -17,6 +18,7 @@
 #include <cinttypes>
 #include <cstdio>
 #include <cstring>
+#include <fstream>
 #include <sstream>
 #include <thread>
 
@@ -366,6 +368,33 @@ pid_t find_kernel_thread() {
     ::closedir(dir);
   }
   return found;
+}
+
+std::string expected_permission_reason(pid_t pid) {
+  std::ifstream status("/proc/self/status");
+  std::string line;
+  std::uint64_t effective = 0;
+  while (std::getline(status, line)) {
+    if (line.rfind("CapEff:", 0) == 0) effective = std::stoull(line.substr(7), nullptr, 16);
+  }
+  constexpr int kCapSysPtrace = 19;
+  if (!(effective & (std::uint64_t{1} << kCapSysPtrace))) {
+    return ": permission denied (reading another process's page tables needs ptrace access: "
+           "same user and ptrace_scope, or CAP_SYS_PTRACE)";
+  }
+  std::string comm;
+  std::getline(std::ifstream("/proc/" + std::to_string(pid) + "/comm"), comm);
+  const std::string target = "pid " + std::to_string(pid) + (comm.empty() ? "" : " (" + comm + ")");
+  struct stat ns {};
+  const bool initial = ::stat("/proc/self/ns/user", &ns) != 0 || ns.st_ino == 0xEFFFFFFDu;
+  if (!initial) {
+    return ": permission denied although the caller has CAP_SYS_PTRACE: it counts only in the "
+           "caller's user namespace, which " +
+           target + " is probably outside of (or a security module refused)";
+  }
+  return ": permission denied although the caller has CAP_SYS_PTRACE, which passes the "
+         "kernel's ptrace capability rules: a security module or a kernel policy protects " +
+         target + " from inspection";
 }
 
 }  // namespace pagescan::test

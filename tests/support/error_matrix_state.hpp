@@ -35,6 +35,12 @@ Outcome outcome_of(const Result<T>& result) {
 
 std::ostream& operator<<(std::ostream& out, const Outcome& outcome);
 
+// What follows "open /proc/{pid}/pagemap" when this caller is refused (docs/errors.md 2.5,
+// 2.7), judged from /proc/self/status and /proc/self/ns/user: without CAP_SYS_PTRACE the
+// ptrace-access reason; with it, a security module or the user namespace, since
+// CAP_SYS_PTRACE in the target's namespace passes the kernel's capability rules.
+std::string expected_permission_reason(pid_t pid);
+
 // The call failed with exactly this errno, kind and message.
 testing::AssertionResult failed_with(const Outcome& outcome, int errno_value, ErrorKind kind,
                                      const std::string& message);

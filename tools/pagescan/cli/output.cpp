@@ -100,6 +100,16 @@ std::string hex(std::uint64_t value) {
   return fmt::format("0x{:x}", value);
 }
 
+std::string csv_field(const std::string& text) {
+  if (text.find_first_of(",\"\r\n") == std::string::npos) return text;
+  std::string quoted = "\"";
+  for (char c : text) {
+    if (c == '"') quoted += '"';
+    quoted += c;
+  }
+  return quoted + "\"";
+}
+
 bool use_colour() {
   // https://no-color.org: set and not empty disables colour. TERM=dumb has no escapes.
   const char* no_colour = std::getenv("NO_COLOR");

@@ -33,6 +33,8 @@ std::string wrap_words(const std::string& text, std::size_t column, std::size_t 
                        bool keep_lists = false);
 // "0x7f12abc000".
 std::string hex(std::uint64_t value);
+// A CSV field (RFC 4180): quoted, quotes doubled, when it holds a comma, quote or line break.
+std::string csv_field(const std::string& text);
 
 // Colour only when stdout is a terminal, never with NO_COLOR set to a non-empty value
 // (https://no-color.org) nor with TERM=dumb. Every renderer that colours asks this.

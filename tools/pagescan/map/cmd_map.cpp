@@ -12,6 +12,7 @@
 #include "cli/atomic_file.hpp"
 #include "cli/commands.hpp"
 #include "cli/output.hpp"
+#include "cli/vma_selection.hpp"
 #include "map/map_report.hpp"
 #include "pagescan/features.hpp"
 
@@ -32,6 +33,7 @@ struct MapOptionsText {
   bool ascii = false;
   std::optional<std::string> heat_width;
   std::optional<std::string> svg;
+  std::optional<std::string> vma;
   // The options that only shape heat strips, so ask for them: the error names the one given.
   std::vector<CLI::Option*> heat_shapers;  // --category, --ascii, --heat-width
   CLI::App* command = nullptr;
@@ -183,6 +185,13 @@ int run_map(const MapOptionsText& o) {
   }
   if (o.svg && o.svg->empty())
     return report_usage(UsageError{"bad --svg '': expected a file name"});
+  std::optional<VmaSelector> vma;
+  if (o.vma) {
+    auto parsed = parse_vma_selector(*o.vma);
+    if (!parsed.value) return report_usage(*parsed.error);
+    vma = *parsed.value;
+  }
+
   const bool svg_to_stdout = o.svg && *o.svg == "-";
   if (svg_to_stdout && (o.shared.format || o.shared.json)) {
     return report_usage(
@@ -210,6 +219,16 @@ int run_map(const MapOptionsText& o) {
   if (!process) return report_error(process.error());
   auto report = build_map_report(*process, options);
   if (!report) return report_error(report.error());
+  if (vma) {  // --vma: the report (and the picture) keep only the chosen VMAs
+    std::vector<MappedRegion> vmas;
+    for (const VmaCounts& v : report->vmas) vmas.push_back(v.vma);
+    auto chosen = select_vmas(*vma, vmas, process->pid());
+    if (!chosen.value) return report_usage(*chosen.error);
+    report->vmas.erase(report->vmas.begin() + static_cast<std::ptrdiff_t>(chosen.value->last) + 1,
+                       report->vmas.end());
+    report->vmas.erase(report->vmas.begin(),
+                       report->vmas.begin() + static_cast<std::ptrdiff_t>(chosen.value->first));
+  }
 
   // The picture first: when it cannot be written nothing is printed and nothing is left.
   std::string svg_note;
@@ -271,6 +290,10 @@ Command add_map_command(CLI::App& app) {
       sub->add_flag("--ascii", o->ascii, "heat strips in ASCII instead of Unicode blocks"));
   o->heat_shapers.push_back(add_value_option(sub, "--heat-width", o->heat_width,
                                              "heat strip cells (default 64, at most 1024)", "N"));
+  add_value_option(sub, "--vma", o->vma,
+                   "only one mapping: heap, stack, a file name (libc) or path, or an address in "
+                   "it (see 'pagescan scan --help')",
+                   "NAME|ADDR");
   add_value_option(sub, "--svg", o->svg,
                    "also write a picture of the whole address space to FILE ('-': "
                    "only the picture, to standard output)",

@@ -6,21 +6,6 @@
 
 namespace pagescan::cli {
 
-namespace {
-
-// RFC 4180: a field with a comma, quote or line break is quoted, quotes doubled.
-std::string csv_field(const std::string& text) {
-  if (text.find_first_of(",\"\r\n") == std::string::npos) return text;
-  std::string quoted = "\"";
-  for (char c : text) {
-    if (c == '"') quoted += '"';
-    quoted += c;
-  }
-  return quoted + "\"";
-}
-
-}  // namespace
-
 void render_map_csv(const MapView& view, std::FILE* out) {
   const MapReport& r = *view.report;
   fmt::print(out, "start,end,perms,offset,bytes");

@@ -62,6 +62,7 @@ Result<std::vector<MappedRegion>> read_memory_map(const Process& process) {
     r.hugetlb = v.hugetlb();
     r.pfnmap = v.pfnmap();
     r.uffd_wp = v.uffd_wp();
+    r.smaps = v.figures;
     out.push_back(std::move(r));
   }
   if (auto alive = process.check_alive(); !alive) return alive.error().with_context(context);

@@ -3,6 +3,8 @@
 #include <sys/mman.h>
 #include <sys/shm.h>
 
+#include <cstring>
+
 #include "pagescan/memory_map.hpp"
 #include "support/kernel_facts.hpp"
 #include "support/memory.hpp"
@@ -71,4 +73,24 @@ TEST(MemoryMap, MarksUffdRegisteredAndHugetlbVmas) {
   auto after = read_memory_map(self_process());
   ASSERT_TRUE(after);
   EXPECT_FALSE(find(*after, m.data())->uffd_wp);
+}
+
+TEST(SmapsFigures, AVmaOfFiveWrittenPagesShowsThemResidentAnonymousAndPrivate) {
+  // PROT_NONE pages on both sides keep the VMA from merging with a neighbour.
+  Mapping m = Mapping::anonymous(10, 0, PROT_NONE);
+  ASSERT_EQ(::mprotect(m.page(1), 8 * page_size(), PROT_READ | PROT_WRITE), 0);
+  for (std::size_t i = 1; i <= 5; ++i) std::memset(m.page(i), 1, page_size());
+  auto map = read_memory_map(self_process());
+  ASSERT_TRUE(map) << map.error().message();
+  const MappedRegion* r = find(*map, m.page(1));
+  ASSERT_NE(r, nullptr);
+  ASSERT_EQ(r->length(), 8 * page_size());
+  const std::uint64_t five = 5 * page_size();
+  for (SmapsField f :
+       {SmapsField::rss, SmapsField::pss, SmapsField::anonymous, SmapsField::private_dirty}) {
+    EXPECT_TRUE(r->smaps.has(f)) << smaps_name(f);
+    EXPECT_EQ(r->smaps[f], five) << smaps_name(f);
+  }
+  EXPECT_EQ(r->smaps[SmapsField::swap], 0u);
+  EXPECT_FALSE(r->smaps.has(SmapsField::pss_anon)) << "Pss_Anon is a rollup-only line";
 }

@@ -9,6 +9,7 @@
 
 #include "pagescan/process.hpp"
 #include "pagescan/result.hpp"
+#include "pagescan/smaps.hpp"
 
 namespace pagescan {
 
@@ -34,6 +35,7 @@ struct MappedRegion {
   bool hugetlb = false;
   bool pfnmap = false;   // VM_PFNMAP: PAGEMAP_SCAN never walks it
   bool uffd_wp = false;  // registered for userfaultfd write-protect: WRITTEN is meaningful
+  SmapsFigures smaps;    // the kernel's own figures for the VMA (Rss, Pss, Swap, ...)
   std::uint64_t length() const { return end - start; }
 };
 

@@ -144,6 +144,12 @@ std::uint64_t kb_value(std::string_view line) {
 
 void parse_detail(std::string_view line, Vma& vma) {
   auto starts = [&](std::string_view key) { return line.rfind(key, 0) == 0; };
+  const std::size_t colon = line.find(':');
+  if (colon != std::string_view::npos) {
+    if (auto field = smaps_field_named(line.substr(0, colon))) {
+      vma.figures.set(*field, kb_value(line));
+    }
+  }
   if (starts("KernelPageSize:")) {
     vma.kernel_page_size = kb_value(line);
   } else if (starts("Rss:")) {
@@ -330,6 +336,7 @@ void reset(Vma& vma) {
   vma.kernel_page_size = vma.rss = vma.swap = 0;
   vma.anon_huge_pages = vma.shmem_pmd_mapped = vma.file_pmd_mapped = 0;
   vma.vm_flags.clear();
+  vma.figures = SmapsFigures{};
 }
 
 }  // namespace

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "pagescan/result.hpp"
+#include "pagescan/smaps.hpp"
 
 namespace pagescan::proc {
 
@@ -29,6 +30,7 @@ struct Vma {
   std::uint64_t shmem_pmd_mapped = 0;  // bytes
   std::uint64_t file_pmd_mapped = 0;   // bytes
   std::vector<std::string> vm_flags;   // two-letter VmFlags codes
+  SmapsFigures figures;                // every "Name: N kB" figure line
 
   bool shared() const { return perms.size() > 3 && perms[3] == 's'; }
   bool has_flag(std::string_view code) const;

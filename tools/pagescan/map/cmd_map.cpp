@@ -30,6 +30,7 @@ struct MapOptionsText {
   bool heat = false;
   std::optional<std::string> category;
   bool ascii = false;
+  bool wide = false;
   std::optional<std::string> heat_width;
   std::optional<std::string> svg;
   // The options that only shape heat strips, so ask for them: the error names the one given.
@@ -212,7 +213,11 @@ int run_map(const MapOptionsText& o) {
   } else if (format == "csv") {
     render_map_csv(view, stdout);
   } else {
-    render_map_table(view, TableStyle{use_colour(), heat, o.ascii, width}, stdout);
+    TableStyle style{use_colour(), heat, o.ascii, width};
+    style.screen = shared.value->width;
+    style.wide = o.wide;
+    style.heat_width_forced = o.heat_width.has_value();
+    render_map_table(view, style, stdout);
     fmt::print("{}", svg_note);
   }
   return kExitOk;
@@ -254,6 +259,7 @@ Command add_map_command(CLI::App& app) {
       sub->add_flag("--ascii", o->ascii, "heat strips in ASCII instead of Unicode blocks"));
   o->heat_shapers.push_back(add_value_option(sub, "--heat-width", o->heat_width,
                                              "heat strip cells (default 64, at most 1024)", "N"));
+  sub->add_flag("--wide", o->wide, "every column on one line per VMA, however wide");
   add_value_option(sub, "--svg", o->svg, "also write a picture of the whole address space to FILE",
                    "FILE");
   o->command = sub;

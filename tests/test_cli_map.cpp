@@ -907,7 +907,8 @@ TEST_F(CliMap, HelpShowsExamplesAndEveryOption) {
   ASSERT_EQ(run.exit_code, 0) << run.describe();
   for (const char* text :
        {"Examples:", "pagescan map", "--heat", "--category", "--ascii", "--heat-width", "--svg",
-        "--format", "--json", "--min-size", "--only", "--sort", "not tracked"}) {
+        "--format", "--json", "--min-size", "--only", "--sort", "not tracked", "--wide",
+        "smaps_rollup", "SWAPENT", "MARKERS", "CAP_SYS_ADMIN", "shm"}) {
     EXPECT_NE(run.out.find(text), std::string::npos) << text;
   }
 }

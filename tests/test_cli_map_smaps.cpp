@@ -3,6 +3,7 @@
 // into swap entries and markers, and swapped-out shmem (invisible to pagemap) shows in
 // Swap.
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <nlohmann/json.hpp>
 
@@ -65,7 +66,8 @@ class CliMapSmaps : public ::testing::Test {
 }  // namespace
 
 // Every line of smaps_rollup that per-VMA smaps also prints equals the map's total; the
-// Pss lines may fall short by the kernel's truncation to kB of each VMA's line (smaps.hpp).
+// Pss lines may fall short by the kernel's truncation to kB of each VMA's line (smaps.hpp),
+// and Pss moves with the other processes mapping the same clean file pages.
 TEST_F(CliMapSmaps, TotalsLineUpWithSmapsRollupLineByLine) {
   auto process = Process::attach(child_->pid());
   ASSERT_TRUE(process) << process.error().message();
@@ -97,7 +99,13 @@ TEST_F(CliMapSmaps, TotalsLineUpWithSmapsRollupLineByLine) {
     }
     ASSERT_TRUE(totals.contains(name)) << name << "\n" << totals.dump(2);
     const std::uint64_t sum = totals[name], kernel = (*rollup)[f];
-    if (f == SmapsField::pss || f == SmapsField::pss_dirty || f == SmapsField::swap_pss) {
+    if (f == SmapsField::pss) {
+      // A clean shared page (libc's text) is shared with every process mapping it, the CLI
+      // among them while it reads smaps: its share moves with them, within Shared_Clean.
+      const std::uint64_t moving = (*rollup)[SmapsField::shared_clean] + vmas * 1024;
+      EXPECT_LE(sum, kernel + moving) << name;
+      EXPECT_LE(kernel, sum + moving) << name;
+    } else if (f == SmapsField::pss_dirty || f == SmapsField::swap_pss) {
       EXPECT_LE(sum, kernel) << name;
       EXPECT_LT(kernel - sum, vmas * 1024) << name << ": more than 1 kB per VMA apart";
     } else {
@@ -172,4 +180,42 @@ TEST_F(CliMapSmaps, UffdWpMarkersAreMarkersOrTheSplitSaysWhyNot) {
     EXPECT_NE(v["swapped_split"]["unknown_because"].get<std::string>().find("CAP_SYS_ADMIN"),
               std::string::npos);
   }
+}
+
+// Without CAP_SYS_ADMIN pagemap hides the swap type: the uffd-wp VMA's split is unknown
+// and says why, the totals' split is null and counts the VMAs left unsplit, the table shows
+// '?' and explains it; the other VMAs are still split (guard markers come from the scan).
+TEST_F(CliMapSmaps, WithoutCapSysAdminTheSplitSaysWhatCannotBeSplit) {
+  if (child_->addresses()[2 * kUffd] == 0) {
+    GTEST_SKIP() << "no async uffd-wp: " << kernel_fact(Fact::uffd_wp_async).finding;
+  }
+  if (::geteuid() != 0) GTEST_SKIP() << "needs root to drop CAP_SYS_ADMIN alone";
+  const char* setpriv = "/usr/bin/setpriv";
+  if (::access(setpriv, X_OK) != 0) GTEST_SKIP() << setpriv << " (util-linux) is missing";
+  auto run = [&](std::vector<std::string> extra) {
+    std::vector<std::string> args = {"--bounding-set", "-sys_admin", PAGESCAN_CLI_PATH, "map",
+                                     std::to_string(child_->pid())};
+    args.insert(args.end(), extra.begin(), extra.end());
+    return run_program(setpriv, args);
+  };
+  CliRun j = run({"--json"});
+  ASSERT_EQ(j.exit_code, 0) << j.describe();
+  const json map = json::parse(j.out);
+  const json& tracked = vma_at(map, start(kUffd));
+  ASSERT_FALSE(tracked.is_null());
+  EXPECT_TRUE(tracked["swapped_split"]["markers"].is_null()) << tracked.dump(2);
+  EXPECT_TRUE(tracked["swapped_split"]["swap_entries"].is_null());
+  EXPECT_NE(tracked["swapped_split"]["unknown_because"].get<std::string>().find("CAP_SYS_ADMIN"),
+            std::string::npos);
+  EXPECT_TRUE(map["totals"]["swapped_split"]["markers"].is_null());
+  EXPECT_EQ(map["totals"]["swapped_split"]["unknown_vmas"], 1);
+  EXPECT_EQ(vma_at(map, start(kGuard))["swapped_split"]["markers"], kGuarded);
+
+  CliRun table = run({});
+  ASSERT_EQ(table.exit_code, 0) << table.describe();
+  bool explained = false;
+  for (const std::string& l : table.out_lines()) {
+    if (l.rfind("?: uffd-wp markers cannot be told from swap entries", 0) == 0) explained = true;
+  }
+  EXPECT_TRUE(explained) << table.out;
 }

@@ -1,7 +1,9 @@
 // The kernel's smaps figures per VMA and per process, and the split of non-present
 // entries into swap entries and PTE markers (pagescan/smaps.hpp).
 #include <gtest/gtest.h>
+#include <linux/capability.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -109,4 +111,38 @@ TEST(CountNonPresent, CountsPagedOutAnonymousPagesAsSwapEntries) {
   ASSERT_TRUE(n) << n.error().message();
   EXPECT_EQ(n->swap, 4u);
   EXPECT_EQ(n->markers(), 0u);
+}
+
+// pagemap fills the frame field only for an opener with CAP_SYS_ADMIN: without it the
+// split is refused (unsupported), never guessed. A forked child drops the capability and
+// opens its own pagemap afresh.
+TEST(CountNonPresent, WithoutCapSysAdminIsUnsupported) {
+  PAGESCAN_REQUIRE_FACT(Fact::guard_regions);
+  if (::geteuid() != 0) GTEST_SKIP() << "needs root to drop CAP_SYS_ADMIN alone";
+  Mapping m = Mapping::anonymous(4);
+  std::memset(m.data(), 1, m.length());
+  ASSERT_EQ(::madvise(m.data(), page_size(), uapi::kMadvGuardInstall), 0) << std::strerror(errno);
+  pid_t child = ::fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    __user_cap_header_struct header{_LINUX_CAPABILITY_VERSION_3, 0};
+    __user_cap_data_struct data[2] = {};
+    if (::syscall(SYS_capget, &header, data) != 0) ::_exit(10);
+    data[CAP_SYS_ADMIN / 32].effective &= ~(1u << (CAP_SYS_ADMIN % 32));
+    if (::syscall(SYS_capset, &header, data) != 0) ::_exit(11);
+    auto process = Process::attach(::getpid());
+    if (!process) ::_exit(12);
+    auto n = count_non_present(*process, m.start(), m.start() + m.length());
+    if (n) ::_exit(13);  // the guard marker's frame should have been hidden
+    ::_exit(n.error().kind() == ErrorKind::unsupported &&
+                    n.error().message().find("CAP_SYS_ADMIN") != std::string::npos
+                ? 0
+                : 14);
+  }
+  int status = 0;
+  ASSERT_EQ(::waitpid(child, &status, 0), child);
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 0)
+      << "10/11: capget/capset failed, 12: attach failed, 13: split without CAP_SYS_ADMIN, "
+         "14: another error";
 }

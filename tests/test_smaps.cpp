@@ -63,6 +63,8 @@ TEST(SmapsRollup, OfAnExitedProcessIsNoSuchProcess) {
   auto rollup = read_smaps_rollup(*process);
   ASSERT_FALSE(rollup);
   EXPECT_EQ(rollup.error().kind(), ErrorKind::no_such_process) << rollup.error().message();
+  EXPECT_EQ(rollup.error().message().rfind("smaps_rollup of pid " + std::to_string(child), 0), 0u)
+      << rollup.error().message();
 }
 
 // Guard markers, uffd-wp markers and swap entries are all "swapped"; the swap type tells

@@ -18,7 +18,7 @@ enum class Backing {
   heap,           // [heap]
   stack,          // [stack]
   file,           // a file mapping (private or shared)
-  shared_memory,  // shared anonymous, memfd, SysV shm, /dev/shm
+  shared_memory,  // shared anonymous, memfd, SysV shm, /dev/shm, any file on tmpfs
   special,        // [vdso], [vvar], [vsyscall] and other kernel-provided mappings
 };
 // "anon", "heap", "stack", "file", "shm", "special".

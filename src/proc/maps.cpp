@@ -42,11 +42,14 @@ bool is_header(std::string_view line) {
 bool parse_header_slow(std::string_view line, Vma& vma) {
   std::string copy(line);
   unsigned long long start = 0, end = 0, offset = 0, inode = 0;
+  unsigned major = 0, minor = 0;
   char perms[8] = {};
   int path_at = -1;
-  int got = std::sscanf(copy.c_str(), "%llx-%llx %7s %llx %*x:%*x %llu %n", &start, &end, perms,
-                        &offset, &inode, &path_at);
-  if (got != 5) return false;
+  int got = std::sscanf(copy.c_str(), "%llx-%llx %7s %llx %x:%x %llu %n", &start, &end, perms,
+                        &offset, &major, &minor, &inode, &path_at);
+  if (got != 7) return false;
+  vma.dev_major = major;
+  vma.dev_minor = minor;
   vma.start = start;
   vma.end = end;
   vma.perms = perms;
@@ -122,6 +125,8 @@ bool parse_header_fast(std::string_view line, Vma& vma) {
   }
   vma.start = start;
   vma.end = end;
+  vma.dev_major = static_cast<std::uint32_t>(major);
+  vma.dev_minor = static_cast<std::uint32_t>(minor);
   vma.perms.assign(line.substr(perms_at, perms_len));
   vma.offset = offset;
   vma.inode = inode;
@@ -331,6 +336,7 @@ namespace {
 // Resets every field, keeping the strings' storage for the next record.
 void reset(Vma& vma) {
   vma.start = vma.end = vma.offset = vma.inode = 0;
+  vma.dev_major = vma.dev_minor = 0;
   vma.perms.clear();
   vma.path.clear();
   vma.kernel_page_size = vma.rss = vma.swap = 0;

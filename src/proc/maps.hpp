@@ -20,7 +20,8 @@ struct Vma {
   std::string perms;  // "rw-p"
   std::uint64_t offset = 0;
   std::uint64_t inode = 0;
-  std::string path;  // "" for anonymous, "[heap]", "/usr/lib/..."
+  std::uint32_t dev_major = 0, dev_minor = 0;  // the file's device ("00:1a" in maps)
+  std::string path;                            // "" for anonymous, "[heap]", "/usr/lib/..."
 
   // smaps only (0 / empty when read from maps).
   std::uint64_t kernel_page_size = 0;  // bytes

@@ -105,8 +105,7 @@ class TableWriter {
     size_width_ = std::max(size_width_, size_text(process_.bytes).size());
     choose_columns();
     for (std::size_t i = 0; i < columns_.size(); ++i) widths_.push_back(column_width(columns_[i]));
-    lead_width_ = columns(lead("", "", "", ""));
-    std::size_t used = lead_width_;
+    std::size_t used = columns(lead("", "", "", ""));
     for (std::size_t w : widths_) used += gap().size() + w;
     backing_inline_ = style_.wide || (!style_.narrow && used + 2 + kMinBacking <= screen());
     backing_room_ =
@@ -527,7 +526,6 @@ class TableWriter {
   std::size_t offset_width_ = 6;                    // "OFFSET"
   std::size_t size_width_ = 4;                      // "SIZE"
   std::size_t note_width_ = 0;                      // the longest note name
-  std::size_t lead_width_ = 0;
   bool backing_inline_ = true;
   std::size_t backing_room_ = 0;
 };

@@ -160,6 +160,35 @@ const json* find_vma(const json& j, std::uint64_t start) {
   return nullptr;
 }
 
+// The JSON without its smaps figures: those of a forked child move whenever this process
+// writes a page they still share (Shared_* becomes Private_*), so two runs differ there.
+json without_smaps(json j) {
+  if (j.is_object()) {
+    j.erase("smaps");
+    for (auto& [key, value] : j.items()) value = without_smaps(value);
+  } else if (j.is_array()) {
+    for (json& e : j) e = without_smaps(e);
+  }
+  return j;
+}
+
+// The heat line of the row starting with `prefix`: the first line after it that starts
+// with "  [" or "  (" (a compact row may put its backing on the line between).
+std::string heat_line_after(const std::vector<std::string>& lines, const std::string& prefix) {
+  for (std::size_t i = 0; i < lines.size(); ++i) {
+    if (lines[i].rfind(prefix, 0) != 0) continue;
+    for (std::size_t k = i + 1; k < lines.size() && lines[k].rfind("0x", 0) != 0; ++k) {
+      if (lines[k].rfind("  [", 0) == 0 || lines[k].rfind("  (", 0) == 0) return lines[k];
+    }
+  }
+  return "(no heat line after " + prefix + ")";
+}
+
+// A VMA's (or the totals') shared pages in bytes: what another process can move its Pss by.
+double shared_bytes(const json& v) {
+  return v["smaps"]["Shared_Clean"].get<double>() + v["smaps"]["Shared_Dirty"].get<double>();
+}
+
 std::uint64_t parse_hex(const std::string& s) {
   return std::stoull(s, nullptr, 16);
 }
@@ -245,7 +274,8 @@ std::optional<HumanSize> parse_human(const std::string& cell) {
 void expect_cell_agrees(const std::string& cell, const json& count, std::uint64_t page,
                         const std::string& what) {
   if (count.is_null()) {
-    EXPECT_TRUE(cell == "not tracked" || cell == "-" || cell == "n/a") << what << ": " << cell;
+    EXPECT_TRUE(cell == "not tracked" || cell == "-" || cell == "n/a" || cell == "?")
+        << what << ": " << cell;
     return;
   }
   auto size = parse_human(cell);
@@ -464,6 +494,8 @@ TEST_F(CliMap, JsonCsvAndTableAgree) {
   json j = map_json();
   CliRun csv_run = run_cli({"map", pid(), "--format", "csv"});
   CliRun table_run = run_cli({"map", pid()});
+  CliRun wide_run = run_cli({"map", pid(), "--wide"});
+  ASSERT_EQ(wide_run.exit_code, 0) << wide_run.describe();
   ASSERT_EQ(csv_run.exit_code, 0) << csv_run.describe();
   ASSERT_EQ(table_run.exit_code, 0) << table_run.describe();
   EXPECT_EQ(table_run.out.find("\x1b["), std::string::npos) << "no colour when not a terminal";
@@ -472,7 +504,8 @@ TEST_F(CliMap, JsonCsvAndTableAgree) {
   ASSERT_FALSE(csv.empty());
   std::vector<std::string> header = {"start", "end", "perms", "offset", "bytes"};
   header.insert(header.end(), kColumns.begin(), kColumns.end());
-  header.insert(header.end(), {"backing", "path"});
+  header.insert(header.end(), {"swap_entries", "markers", "rss_bytes", "pss_bytes", "swap_bytes",
+                               "backing", "path"});
   EXPECT_EQ(csv[0], header);
   ASSERT_EQ(csv.size() - 1, j["vmas"].size());
   for (std::size_t i = 0; i < j["vmas"].size(); ++i) {
@@ -483,67 +516,118 @@ TEST_F(CliMap, JsonCsvAndTableAgree) {
     EXPECT_EQ(row[0], v["start"]);
     EXPECT_EQ(row[1], v["end"]);
     EXPECT_EQ(row[2], v["perms"]);
-    EXPECT_EQ(row[3], std::to_string(v["offset"].get<std::uint64_t>()));
+    EXPECT_EQ(row[3], v["offset"]) << "a hex string like every address";
+    EXPECT_EQ(parse_hex(row[3]) % page_size(), 0u);
     EXPECT_EQ(row[4], std::to_string(v["bytes"].get<std::uint64_t>()));
     for (std::size_t c = 0; c < kColumns.size(); ++c) {
       const json& n = v["counts"][kColumns[c]];
       EXPECT_EQ(row[5 + c], n.is_null() ? "" : std::to_string(n.get<std::uint64_t>()))
           << kColumns[c];
     }
-    EXPECT_EQ(row[12], v["backing"]);
+    auto text = [](const json& n) {
+      return n.is_null() ? "" : std::to_string(n.get<std::uint64_t>());
+    };
+    EXPECT_EQ(row[12], text(v["swapped_split"]["swap_entries"]));
+    EXPECT_EQ(row[13], text(v["swapped_split"]["markers"]));
+    EXPECT_EQ(row[14], text(v["smaps"]["Rss"]));
+    // Pss moves between runs, through shared pages only: this process writing a page it
+    // shares with the forked child, another process mapping the same file page.
+    EXPECT_LE(std::fabs(std::stod(row[15]) - v["smaps"]["Pss"].get<double>()), shared_bytes(v));
+    EXPECT_LE(std::stoull(row[15]), std::stoull(row[14]));
+    EXPECT_EQ(row[16], text(v["smaps"]["Swap"]));
+    EXPECT_EQ(row[17], v["backing"]);
     if (v["path"].get<std::string>().find("\xef\xbf\xbd") == std::string::npos) {
-      EXPECT_EQ(row[13], v["path"]);
+      EXPECT_EQ(row[18], v["path"]);
     } else {
-      EXPECT_NE(row[13].find("\xff"), std::string::npos) << "CSV keeps the name's bytes";
+      EXPECT_NE(row[18].find("\xff"), std::string::npos) << "CSV keeps the name's bytes";
     }
   }
 
-  // Table: one row per VMA in the same order, then the totals line.
+  // The wide table: one row per VMA in the same order, every column, then the totals.
   std::vector<std::string> rows;
-  std::string totals;
-  for (const std::string& line : table_run.out_lines()) {
+  std::string header_line, totals;
+  for (const std::string& line : wide_run.out_lines()) {
+    if (line.rfind("ADDRESS ", 0) == 0) header_line = line;
     if (line.rfind("0x", 0) == 0) rows.push_back(line);
     if (line.rfind("total ", 0) == 0) totals = line;
   }
-  ASSERT_EQ(rows.size(), j["vmas"].size()) << table_run.out;
+  const std::vector<std::string> titles = split_row(header_line, 40);
+  const std::vector<std::string> expected_titles = {
+      "ADDRESS", "PERM",    "OFFSET",  "SIZE", "RSS",  "PSS",     "SWAP",  "PRESENT", "SWAPPED",
+      "SWAPENT", "MARKERS", "PFNZERO", "HUGE", "FILE", "WRITTEN", "GUARD", "BACKING"};
+  ASSERT_EQ(titles, expected_titles) << header_line;
+  ASSERT_EQ(rows.size(), j["vmas"].size()) << wide_run.out;
   const std::uint64_t page = j["page_size"];
+  // The JSON value behind a count column, in pages (null where the table shows why not).
+  auto expected = [&](const json& v, const std::string& title) -> json {
+    if (title == "SWAPENT") return v["swapped_split"]["swap_entries"];
+    if (title == "MARKERS") return v["swapped_split"]["markers"];
+    std::string name = title;
+    for (char& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    return v["counts"][name];
+  };
+  // The cell agrees with the JSON value behind its column: smaps figures in bytes, the
+  // rest in pages.
+  auto agrees = [&](const std::string& cell, const json& v, const std::string& title,
+                    const std::string& what) {
+    static const std::map<std::string, std::string> kSmaps = {
+        {"RSS", "Rss"}, {"PSS", "Pss"}, {"SWAP", "Swap"}};
+    if (title == "PSS") {  // moves between runs through shared pages (see the CSV's)
+      auto size = parse_human(cell);
+      ASSERT_TRUE(size) << what << ": " << cell;
+      EXPECT_LE(std::fabs(size->bytes - v["smaps"]["Pss"].get<double>()),
+                size->tolerance + shared_bytes(v))
+          << what;
+      EXPECT_LE(size->bytes - size->tolerance, v["smaps"]["Rss"].get<double>()) << what;
+    } else if (auto s = kSmaps.find(title); s != kSmaps.end()) {
+      expect_cell_agrees(cell, v["smaps"][s->second], 1, what);
+    } else {
+      expect_cell_agrees(cell, expected(v, title), page, what);
+    }
+  };
   for (std::size_t i = 0; i < rows.size(); ++i) {
     const json& v = j["vmas"][i];
-    std::vector<std::string> f = split_row(rows[i], 11);
+    std::vector<std::string> f = split_row(rows[i], titles.size() - 1);
     SCOPED_TRACE(rows[i]);
-    ASSERT_EQ(f.size(), 12u);
+    ASSERT_EQ(f.size(), titles.size());
     EXPECT_EQ(f[0], v["start"].get<std::string>() + "-" + v["end"].get<std::string>());
     EXPECT_EQ(f[1], v["perms"]);
-    EXPECT_EQ(f[2], hex(v["offset"]));
+    EXPECT_EQ(f[2], v["offset"]);
     expect_cell_agrees(f[3], v["pages"], page, "size");
-    for (std::size_t c = 0; c < kColumns.size(); ++c) {
-      expect_cell_agrees(f[4 + c], v["counts"][kColumns[c]], page, kColumns[c]);
-      if (kColumns[c] == "written" && v["scanned"].get<bool>() && !v["uffd_wp"].get<bool>()) {
-        EXPECT_EQ(f[4 + c], "not tracked");
+    for (std::size_t c = 4; c + 1 < titles.size(); ++c) {
+      agrees(f[c], v, titles[c], titles[c]);
+      if (titles[c] == "WRITTEN" && v["scanned"].get<bool>() && !v["uffd_wp"].get<bool>()) {
+        EXPECT_EQ(f[c], "not tracked");
       }
     }
   }
-  ASSERT_FALSE(totals.empty()) << table_run.out;
+  ASSERT_FALSE(totals.empty()) << wide_run.out;
   // "total", the size and the counts (the empty PERMS and OFFSET cells are blank).
-  std::vector<std::string> t = split_row(totals, 9);
-  ASSERT_EQ(t.size(), 10u) << totals;
+  std::vector<std::string> t = split_row(totals, titles.size() - 3);
+  ASSERT_EQ(t.size(), titles.size() - 2) << totals;
   expect_cell_agrees(t[1], j["totals"]["bytes"].get<std::uint64_t>() / page, page, "total size");
-  for (std::size_t c = 0; c < kColumns.size(); ++c) {
-    expect_cell_agrees(t[2 + c], j["totals"]["counts"][kColumns[c]], page, "total " + kColumns[c]);
+  for (std::size_t c = 4; c + 1 < titles.size(); ++c) {
+    agrees(t[c - 2], j["totals"], titles[c], "total " + titles[c]);
   }
-  EXPECT_EQ(t[9], std::to_string(j["vmas"].size()) + " VMAs");
+  EXPECT_EQ(t.back(), std::to_string(j["vmas"].size()) + " VMAs");
+
+  // The compact table: the same rows, each starting with its VMA's start address.
+  std::vector<std::string> starts;
+  for (const std::string& line : table_run.out_lines()) {
+    if (line.rfind("0x", 0) == 0) starts.push_back(line.substr(0, line.find(' ')));
+  }
+  ASSERT_EQ(starts.size(), j["vmas"].size()) << table_run.out;
+  for (std::size_t i = 0; i < starts.size(); ++i) EXPECT_EQ(starts[i], j["vmas"][i]["start"]);
 }
 
 TEST_F(CliMap, HeatStripOfAHalfWrittenVmaIsFullThenEmpty) {
   PAGESCAN_REQUIRE_FACT(Fact::uffd_wp_async);
   ASSERT_NE(part_start(*child, kUffd), 0u) << "the child could not track its uffd part";
-  const std::string row = hex(part_start(*child, kUffd)) + "-" + hex(part_end(*child, kUffd));
-  auto strip_of = [&](const CliRun& run) {
-    std::vector<std::string> lines = run.out_lines();
-    for (std::size_t i = 0; i + 1 < lines.size(); ++i) {
-      if (lines[i].rfind(row, 0) == 0) return lines[i + 1];
-    }
-    return std::string("(no row " + row + ")");
+  // Compact rows start with the VMA's start, wide ones with its range.
+  const std::string row = hex(part_start(*child, kUffd)) + " ";
+  const std::string wide_row = hex(part_start(*child, kUffd)) + "-" + hex(part_end(*child, kUffd));
+  auto strip_of = [&](const CliRun& run, const std::string& prefix) {
+    return heat_line_after(run.out_lines(), prefix);
   };
   auto repeat = [](const std::string& s, int n) {
     std::string out;
@@ -552,21 +636,17 @@ TEST_F(CliMap, HeatStripOfAHalfWrittenVmaIsFullThenEmpty) {
   };
   CliRun unicode = run_cli({"map", pid(), "--heat", "--category", "written", "--heat-width", "32"});
   ASSERT_EQ(unicode.exit_code, 0) << unicode.describe();
-  EXPECT_EQ(strip_of(unicode), "  [" + repeat("█", 16) + repeat(" ", 16) + "] written 50%");
+  EXPECT_EQ(strip_of(unicode, row), "  [" + repeat("█", 16) + repeat(" ", 16) + "] written 50%");
 
-  CliRun ascii = run_cli({"map", pid(), "--heat", "--category", "written", "--ascii"});
+  CliRun ascii = run_cli({"map", pid(), "--heat", "--category", "written", "--ascii", "--wide"});
   ASSERT_EQ(ascii.exit_code, 0) << ascii.describe();
-  // 32 pages over the default 64 cells: each page fills two cells.
-  EXPECT_EQ(strip_of(ascii), "  [" + repeat("@", 32) + repeat(" ", 32) + "] written 50%");
+  // 32 pages over the default 64 cells (wide tables keep them): each page fills two cells.
+  EXPECT_EQ(strip_of(ascii, wide_row), "  [" + repeat("@", 32) + repeat(" ", 32) + "] written 50%");
 
   // Every other VMA's strip says why there is none: WRITTEN is not tracked there.
   const std::string anon_row = hex(part_start(*child, kAnon)) + "-" + hex(part_end(*child, kAnon));
-  std::vector<std::string> lines = ascii.out_lines();
-  for (std::size_t i = 0; i + 1 < lines.size(); ++i) {
-    if (lines[i].rfind(anon_row, 0) == 0) {
-      EXPECT_NE(lines[i + 1].find("not tracked"), std::string::npos) << lines[i + 1];
-    }
-  }
+  EXPECT_NE(heat_line_after(ascii.out_lines(), anon_row).find("not tracked"), std::string::npos)
+      << ascii.out;
 
   json j = map_json({"--heat", "--category", "written", "--heat-width", "8"});
   EXPECT_EQ(j["heat"]["category"], "written");
@@ -580,17 +660,13 @@ TEST_F(CliMap, HeatStripOfAHalfWrittenVmaIsFullThenEmpty) {
 TEST_F(CliMap, PresentHeatMarksPartlyFilledCells) {
   // 16 pages, 12 present (8 written, 4 read): at 16 cells, 12 full and 4 empty; at
   // 2 cells, one full and one at 4/8 = half.
-  const std::string row = hex(part_start(*child, kAnon)) + "-" + hex(part_end(*child, kAnon));
+  const std::string row = hex(part_start(*child, kAnon)) + " ";
   for (const auto& [width, strip] :
        std::vector<std::pair<std::string, std::string>>{{"16", "████████████    "}, {"2", "█▄"}}) {
     CliRun run = run_cli({"map", pid(), "--heat", "--heat-width", width});
     ASSERT_EQ(run.exit_code, 0) << run.describe();
-    std::vector<std::string> lines = run.out_lines();
-    auto it = std::find_if(lines.begin(), lines.end(),
-                           [&](const std::string& l) { return l.rfind(row, 0) == 0; });
-    ASSERT_NE(it, lines.end());
-    ASSERT_NE(it + 1, lines.end());
-    EXPECT_EQ(*(it + 1), "  [" + strip + "] present 75%") << "width " << width;
+    EXPECT_EQ(heat_line_after(run.out_lines(), row), "  [" + strip + "] present 75%")
+        << "width " << width;
   }
 }
 
@@ -599,7 +675,8 @@ TEST_F(CliMap, FiltersAndSortChooseTheRows) {
   json files = map_json({"--only", "file"});
   ASSERT_GT(files["vmas"].size(), 0u);
   for (const json& v : files["vmas"]) EXPECT_EQ(v["backing"], "file") << v.dump();
-  EXPECT_EQ(files["totals"], all["totals"]) << "totals stay the process's";
+  EXPECT_EQ(without_smaps(files["totals"]), without_smaps(all["totals"]))
+      << "totals stay the process's";
   EXPECT_LT(files["shown_totals"]["vmas"], all["totals"]["vmas"]);
 
   json anon_heap = map_json({"--only", "anon,heap"});
@@ -626,7 +703,7 @@ TEST_F(CliMap, FiltersAndSortChooseTheRows) {
     EXPECT_GE(present(by_present["vmas"][i - 1]), present(by_present["vmas"][i]));
   }
   json by_address = map_json({"--sort", "address"});
-  EXPECT_EQ(by_address["vmas"], all["vmas"]);
+  EXPECT_EQ(without_smaps(by_address["vmas"]), without_smaps(all["vmas"]));
 }
 
 TEST_F(CliMap, SvgIsWellFormedWithOneGroupPerVmaAndALegend) {
@@ -838,7 +915,8 @@ TEST_F(CliMap, HelpShowsExamplesAndEveryOption) {
   ASSERT_EQ(run.exit_code, 0) << run.describe();
   for (const char* text :
        {"Examples:", "pagescan map", "--heat", "--category", "--ascii", "--heat-width", "--svg",
-        "--format", "--json", "--min-size", "--only", "--sort", "not tracked"}) {
+        "--format", "--json", "--min-size", "--only", "--sort", "not tracked", "--wide",
+        "smaps_rollup", "SWAPENT", "MARKERS", "CAP_SYS_ADMIN", "shm"}) {
     EXPECT_NE(run.out.find(text), std::string::npos) << text;
   }
 }

@@ -9,6 +9,7 @@
 
 #include "pagescan/process.hpp"
 #include "pagescan/result.hpp"
+#include "pagescan/smaps.hpp"
 
 namespace pagescan {
 
@@ -17,7 +18,7 @@ enum class Backing {
   heap,           // [heap]
   stack,          // [stack]
   file,           // a file mapping (private or shared)
-  shared_memory,  // shared anonymous, memfd, SysV shm, /dev/shm
+  shared_memory,  // shared anonymous, memfd, SysV shm, /dev/shm, any file on tmpfs
   special,        // [vdso], [vvar], [vsyscall] and other kernel-provided mappings
 };
 // "anon", "heap", "stack", "file", "shm", "special".
@@ -34,6 +35,7 @@ struct MappedRegion {
   bool hugetlb = false;
   bool pfnmap = false;   // VM_PFNMAP: PAGEMAP_SCAN never walks it
   bool uffd_wp = false;  // registered for userfaultfd write-protect: WRITTEN is meaningful
+  SmapsFigures smaps;    // the kernel's own figures for the VMA (Rss, Pss, Swap, ...)
   std::uint64_t length() const { return end - start; }
 };
 

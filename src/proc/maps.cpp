@@ -42,11 +42,14 @@ bool is_header(std::string_view line) {
 bool parse_header_slow(std::string_view line, Vma& vma) {
   std::string copy(line);
   unsigned long long start = 0, end = 0, offset = 0, inode = 0;
+  unsigned major = 0, minor = 0;
   char perms[8] = {};
   int path_at = -1;
-  int got = std::sscanf(copy.c_str(), "%llx-%llx %7s %llx %*x:%*x %llu %n", &start, &end, perms,
-                        &offset, &inode, &path_at);
-  if (got != 5) return false;
+  int got = std::sscanf(copy.c_str(), "%llx-%llx %7s %llx %x:%x %llu %n", &start, &end, perms,
+                        &offset, &major, &minor, &inode, &path_at);
+  if (got != 7) return false;
+  vma.dev_major = major;
+  vma.dev_minor = minor;
   vma.start = start;
   vma.end = end;
   vma.perms = perms;
@@ -122,6 +125,8 @@ bool parse_header_fast(std::string_view line, Vma& vma) {
   }
   vma.start = start;
   vma.end = end;
+  vma.dev_major = static_cast<std::uint32_t>(major);
+  vma.dev_minor = static_cast<std::uint32_t>(minor);
   vma.perms.assign(line.substr(perms_at, perms_len));
   vma.offset = offset;
   vma.inode = inode;
@@ -144,6 +149,12 @@ std::uint64_t kb_value(std::string_view line) {
 
 void parse_detail(std::string_view line, Vma& vma) {
   auto starts = [&](std::string_view key) { return line.rfind(key, 0) == 0; };
+  const std::size_t colon = line.find(':');
+  if (colon != std::string_view::npos) {
+    if (auto field = smaps_field_named(line.substr(0, colon))) {
+      vma.figures.set(*field, kb_value(line));
+    }
+  }
   if (starts("KernelPageSize:")) {
     vma.kernel_page_size = kb_value(line);
   } else if (starts("Rss:")) {
@@ -325,11 +336,13 @@ namespace {
 // Resets every field, keeping the strings' storage for the next record.
 void reset(Vma& vma) {
   vma.start = vma.end = vma.offset = vma.inode = 0;
+  vma.dev_major = vma.dev_minor = 0;
   vma.perms.clear();
   vma.path.clear();
   vma.kernel_page_size = vma.rss = vma.swap = 0;
   vma.anon_huge_pages = vma.shmem_pmd_mapped = vma.file_pmd_mapped = 0;
   vma.vm_flags.clear();
+  vma.figures = SmapsFigures{};
 }
 
 }  // namespace

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "pagescan/result.hpp"
+#include "pagescan/smaps.hpp"
 
 namespace pagescan::proc {
 
@@ -19,7 +20,8 @@ struct Vma {
   std::string perms;  // "rw-p"
   std::uint64_t offset = 0;
   std::uint64_t inode = 0;
-  std::string path;  // "" for anonymous, "[heap]", "/usr/lib/..."
+  std::uint32_t dev_major = 0, dev_minor = 0;  // the file's device ("00:1a" in maps)
+  std::string path;                            // "" for anonymous, "[heap]", "/usr/lib/..."
 
   // smaps only (0 / empty when read from maps).
   std::uint64_t kernel_page_size = 0;  // bytes
@@ -29,6 +31,7 @@ struct Vma {
   std::uint64_t shmem_pmd_mapped = 0;  // bytes
   std::uint64_t file_pmd_mapped = 0;   // bytes
   std::vector<std::string> vm_flags;   // two-letter VmFlags codes
+  SmapsFigures figures;                // every "Name: N kB" figure line
 
   bool shared() const { return perms.size() > 3 && perms[3] == 's'; }
   bool has_flag(std::string_view code) const;

@@ -31,6 +31,7 @@ struct MapOptionsText {
   bool heat = false;
   std::optional<std::string> category;
   bool ascii = false;
+  bool wide = false;
   std::optional<std::string> heat_width;
   std::optional<std::string> svg;
   std::optional<std::string> vma;
@@ -248,7 +249,11 @@ int run_map(const MapOptionsText& o) {
   } else if (format == "csv") {
     render_map_csv(view, stdout);
   } else {
-    render_map_table(view, TableStyle{use_colour(), heat, o.ascii, width}, stdout);
+    TableStyle style{use_colour(), heat, o.ascii, width};
+    style.screen = shared.value->width;
+    style.wide = o.wide;
+    style.heat_width_forced = o.heat_width.has_value();
+    render_map_table(view, style, stdout);
     fmt::print("{}", svg_note);
   }
   return kExitOk;
@@ -268,13 +273,28 @@ Command add_map_command(CLI::App& app) {
       "  pagescan map 1234 --heat                    # where the present pages are\n"
       "  pagescan map 1234 --heat --category written --ascii --heat-width 32\n"
       "  pagescan map 1234 --only anon,heap --min-size 2M --sort present\n"
+      "  pagescan map 1234 --wide                    # every column, one line per VMA\n"
       "  pagescan map 1234 --svg memory.svg          # open it in a browser\n"
       "  pagescan map 1234 --json | jq '.vmas[] | select(.counts.swapped > 0)'\n"
-      "Counts are in pages of the base page size: sizes in the table, page counts in JSON\n"
-      "and CSV. WRITTEN means 'not uffd write-protected' and is only shown for VMAs\n"
-      "registered for userfaultfd write-protect ('not tracked' elsewhere). SWAPPED counts\n"
-      "every non-present entry: swap, migration, guard and uffd-wp markers. Filters and\n"
-      "--sort choose the rows; the SVG always shows every VMA in address order.");
+      "\n"
+      "Counts are sizes in the table and pages of the base page size in JSON and CSV. The "
+      "table fits the screen width (--width): columns with nothing to show for this process "
+      "are left out and named under the table (WRITTEN when no VMA is uffd-wp registered, "
+      "columns that are 0 in every row), long paths keep their file name, and --wide shows "
+      "every column on one line per VMA however wide.\n\n"
+      "RSS, PSS and SWAP are the kernel's own figures from /proc/PID/smaps; the totals "
+      "line up with /proc/PID/smaps_rollup (JSON carries every smaps line, in bytes). SWAP "
+      "includes swapped-out shmem, which the scan cannot see: such a page is empty in the "
+      "page table. Shared memory (shared anonymous, memfd, SysV, any file on tmpfs) is labelled "
+      "shm, not file, although the scan marks its pages FILE.\n\n"
+      "SWAPPED is every non-present entry the scan saw; SWAPENT and MARKERS split it into "
+      "swap entries and markers (guard markers from MADV_GUARD_INSTALL, uffd-wp markers). In "
+      "a uffd-wp registered VMA only pagemap's swap type tells them apart, which needs "
+      "CAP_SYS_ADMIN: without it the split shows '?' and says why.\n\n"
+      "WRITTEN means 'not uffd write-protected' and is known only in VMAs registered for "
+      "userfaultfd write-protect ('n/t', not tracked, elsewhere). Filters and --sort choose "
+      "the rows; the totals stay the whole process's; the SVG always shows every VMA in "
+      "address order.");
   add_shared_arguments(sub, kShape, o->shared);
   add_value_option(sub, "--min-size", o->min_size,
                    "only VMAs at least this large (4096, 64K, 2M, 1G)", "SIZE");
@@ -294,6 +314,7 @@ Command add_map_command(CLI::App& app) {
                    "only one mapping: heap, stack, a file name (libc) or path, or an address in "
                    "it (see 'pagescan scan --help')",
                    "NAME|ADDR");
+  sub->add_flag("--wide", o->wide, "every column on one line per VMA, however wide");
   add_value_option(sub, "--svg", o->svg,
                    "also write a picture of the whole address space to FILE ('-': "
                    "only the picture, to standard output)",

@@ -104,6 +104,38 @@ void account(VmaCounts& v, std::uint64_t lo, std::uint64_t hi, Categories catego
   v.picture.add(first, end, static_cast<std::uint32_t>(state_of(categories)));
 }
 
+// Splits a VMA's SWAPPED pages into swap entries and markers. PAGEMAP_SCAN reports both
+// as SWAPPED (kernel-pagemap-scan.md §4.1); what tells them apart, cheapest first:
+// - a hugetlb page is never swapped out: its non-present entries are markers (or a
+//   passing migration);
+// - outside a uffd-wp registered VMA the only markers are guard markers, which the scan
+//   reports as SWAPPED+GUARD (unregistering clears uffd-wp markers, other-processes.md);
+// - else pagemap's swap type (type 31: a PTE marker), which needs CAP_SYS_ADMIN.
+void split_swapped(const Process& process, const MapReport& report, VmaCounts& v) {
+  const std::size_t swapped = map_column(Category::swapped), guard = map_column(Category::guard);
+  if (!v.scanned || !report.counted.contains(Category::swapped)) return;
+  const std::uint64_t s = v.pages[swapped];
+  std::optional<std::uint64_t> markers;
+  if (s == 0) {
+    markers = 0;
+  } else if (v.vma.hugetlb) {
+    markers = s;
+  } else if (!v.vma.uffd_wp && report.counted.contains(Category::guard)) {
+    markers = v.pages[guard];
+  } else if (auto n = count_non_present(process, v.vma.start, v.vma.end)) {
+    markers = std::min(s, n->markers());
+  } else {
+    v.split_unknown = v.vma.uffd_wp
+                          ? "uffd-wp markers cannot be told from swap entries without "
+                            "CAP_SYS_ADMIN (pagemap hides the swap type)"
+                          : "this kernel's scan lacks GUARD and pagemap hides the swap type "
+                            "without CAP_SYS_ADMIN";
+    return;
+  }
+  v.markers = markers;
+  v.swap_entries = s - *markers;
+}
+
 }  // namespace
 
 Result<MapReport> build_map_report(const Process& process, const MapOptions& options) {
@@ -167,6 +199,7 @@ Result<MapReport> build_map_report(const Process& process, const MapOptions& opt
   report.backend = summary->backend;
   report.approximate = summary->approximate;
   report.counted = options.counted;
+  for (VmaCounts& v : report.vmas) split_swapped(process, report, v);
   return report;
 }
 
@@ -188,7 +221,15 @@ MapTotals totals_of(const MapReport& report, const std::vector<const VmaCounts*>
     for (std::size_t i = 0; i < kMapColumns; ++i) {
       if (auto n = shown_count(report, *v, i)) t.pages[i] = t.pages[i].value_or(0) + *n;
     }
+    if (v->markers) {
+      t.markers = t.markers.value_or(0) + *v->markers;
+      t.swap_entries = t.swap_entries.value_or(0) + *v->swap_entries;
+    } else if (!v->split_unknown.empty()) {
+      ++t.split_unknown_vmas;
+    }
+    t.smaps.add(v->vma.smaps);
   }
+  if (t.split_unknown_vmas) t.markers = t.swap_entries = std::nullopt;
   return t;
 }
 

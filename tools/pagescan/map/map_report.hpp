@@ -68,8 +68,13 @@ struct VmaCounts {
   bool scanned = true;
   std::string not_scanned_reason;
   std::array<std::uint64_t, kMapColumns> pages{};  // per kMapCategories, in base pages
-  Strip heat;                                      // slot 0: pages in the heat category
-  Strip picture;                                   // one slot per PageState
+  // SWAPPED split into swap entries and PTE markers (guard, uffd-wp): nullopt when they
+  // cannot be told apart here, `split_unknown` saying why.
+  std::optional<std::uint64_t> swap_entries;
+  std::optional<std::uint64_t> markers;
+  std::string split_unknown;
+  Strip heat;     // slot 0: pages in the heat category
+  Strip picture;  // one slot per PageState
 };
 
 struct MapReport {
@@ -117,6 +122,11 @@ struct MapTotals {
   std::uint64_t vmas = 0;
   std::uint64_t bytes = 0;
   std::array<std::optional<std::uint64_t>, kMapColumns> pages{};
+  // Sums of the split; nullopt when some VMA's split is unknown (or none was counted).
+  std::optional<std::uint64_t> swap_entries;
+  std::optional<std::uint64_t> markers;
+  std::uint64_t split_unknown_vmas = 0;
+  SmapsFigures smaps;  // every VMA's figures summed (the kernel's smaps_rollup, but Pss_*)
 };
 MapTotals totals_of(const MapReport& report, const std::vector<const VmaCounts*>& vmas);
 
@@ -149,18 +159,26 @@ struct TableStyle {
   bool colour = false;
   bool heat = false;
   bool ascii = false;
+  // Heat strip cells: exactly this many with heat_width_forced (--heat-width) or wide,
+  // else at most this many, fewer when the screen is too narrow for them.
   std::uint32_t width = 64;
-  // Narrow (the demo, read on an 80-100 column terminal): counts in short units ("64.0K")
-  // in 8-column cells, "n/t" for not tracked (explained under the table), the backing
-  // and offset on the heat line (or a line of their own) and each note on a line of its
-  // own. Otherwise one line per VMA, as wide as it takes (map).
+  // Narrow (the demo): the compact layout with the categories' columns first, "n/t" for
+  // not tracked (explained under the table), the backing and offset on the heat line (or
+  // a line of their own) and each note on a line of its own.
   bool narrow = false;
+  std::uint32_t screen = 80;  // the columns compact and narrow tables fit (Shared::width)
+  // One line per VMA with every column, as wide as it takes (map --wide). Otherwise
+  // compact: columns with nothing to say left out, the rest by priority while they fit.
+  bool wide = false;
+  bool heat_width_forced = false;
 };
 void render_map_table(const MapView& view, const TableStyle& style, std::FILE* out);
 // {"pid", "backend", "page_size", "categories", "vmas": [...], "totals", "shown_totals"}
-// with per-VMA "counts" in pages (null where meaningless) and "heat" with --heat.
+// with per-VMA "counts" in pages (null where meaningless), "swapped_split" in pages,
+// "smaps" in bytes under the kernel's line names, and "heat" with --heat.
 nlohmann::ordered_json render_map_json(const MapView& view, std::optional<std::uint32_t> heat);
-// One row per VMA: start,end,perms,offset,bytes,<counts in pages>,backing,path.
+// One row per VMA: start,end,perms,offset,bytes,<counts in pages>,swap_entries,markers,
+// rss_bytes,pss_bytes,swap_bytes,backing,path.
 void render_map_csv(const MapView& view, std::FILE* out);
 // The whole address space as an SVG document (every VMA, address order).
 std::string render_svg(const MapReport& report);

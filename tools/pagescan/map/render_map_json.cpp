@@ -1,5 +1,6 @@
-// `pagescan map --json`: VMAs with counts in pages (null where meaningless) and totals;
-// fields are only ever added.
+// `pagescan map --json`: VMAs with counts in pages (null where meaningless), the split of
+// SWAPPED, the kernel's smaps figures in bytes, and totals. Fields are only ever added
+// (but "offset" became a hex string like every address).
 #include <cmath>
 
 #include "cli/output.hpp"
@@ -22,8 +23,29 @@ nlohmann::ordered_json counts(const std::array<std::optional<std::uint64_t>, kMa
   return j;
 }
 
+// The kernel's figures under its own line names, in bytes: the lines it printed.
+nlohmann::ordered_json smaps(const SmapsFigures& f) {
+  nlohmann::ordered_json j = nlohmann::ordered_json::object();
+  for (std::size_t i = 0; i < kSmapsFieldCount; ++i) {
+    auto field = static_cast<SmapsField>(i);
+    if (f.has(field)) j[std::string(smaps_name(field))] = f[field];
+  }
+  return j;
+}
+
+nlohmann::ordered_json split(const std::optional<std::uint64_t>& swap_entries,
+                             const std::optional<std::uint64_t>& markers) {
+  return {{"swap_entries", count_or_null(swap_entries)}, {"markers", count_or_null(markers)}};
+}
+
 nlohmann::ordered_json totals(const MapTotals& t) {
-  return {{"vmas", t.vmas}, {"bytes", t.bytes}, {"counts", counts(t.pages)}};
+  nlohmann::ordered_json j = {{"vmas", t.vmas},
+                              {"bytes", t.bytes},
+                              {"counts", counts(t.pages)},
+                              {"swapped_split", split(t.swap_entries, t.markers)},
+                              {"smaps", smaps(t.smaps)}};
+  if (t.split_unknown_vmas) j["swapped_split"]["unknown_vmas"] = t.split_unknown_vmas;
+  return j;
 }
 
 nlohmann::ordered_json vma_json(const MapReport& r, const VmaCounts& v,
@@ -34,7 +56,7 @@ nlohmann::ordered_json vma_json(const MapReport& r, const VmaCounts& v,
   nlohmann::ordered_json j = {{"start", hex(m.start)},
                               {"end", hex(m.end)},
                               {"perms", m.perms},
-                              {"offset", m.offset},
+                              {"offset", hex(m.offset)},
                               {"bytes", m.length()},
                               {"pages", m.length() / r.page_size},
                               {"backing", std::string(to_string(m.backing))},
@@ -42,7 +64,10 @@ nlohmann::ordered_json vma_json(const MapReport& r, const VmaCounts& v,
                               {"hugetlb", m.hugetlb},
                               {"uffd_wp", m.uffd_wp},
                               {"scanned", v.scanned},
-                              {"counts", counts(n)}};
+                              {"counts", counts(n)},
+                              {"swapped_split", split(v.swap_entries, v.markers)},
+                              {"smaps", smaps(m.smaps)}};
+  if (!v.split_unknown.empty()) j["swapped_split"]["unknown_because"] = v.split_unknown;
   if (!v.scanned) j["not_scanned_reason"] = v.not_scanned_reason;
   if (heat) {
     bool meaningful =

@@ -18,6 +18,7 @@
 #include "support/cli_runner.hpp"
 #include "support/kernel_facts.hpp"
 #include "support/memory.hpp"
+#include "support/pty_runner.hpp"
 #include "support/watch_helpers.hpp"
 
 namespace pagescan::test {

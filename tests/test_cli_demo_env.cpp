@@ -70,9 +70,8 @@ TEST_F(CliDemoText, ItsOwnTextFits80Columns) {
   }
 }
 
-// Every line, the map table's included. DISABLED until the 80-column map table (issue 13,
-// the map helper's branch) is merged: the table's rows are 98 columns before it.
-TEST_F(CliDemoText, DISABLED_EveryLineFits80Columns) {
+// Every line, the map table's included.
+TEST_F(CliDemoText, EveryLineFits80Columns) {
   for (const CliRun& run : runs_at_80_columns()) {
     ASSERT_EQ(run.exit_code, 0) << run.describe();
     ASSERT_GT(run.out_lines().size(), 20u) << run.out;

@@ -17,19 +17,6 @@ using namespace pagescan::test::map_smaps;
 
 namespace {
 
-// Display columns: UTF-8 continuation bytes take none, nor do ANSI escape sequences.
-std::size_t display_columns(const std::string& line) {
-  std::size_t n = 0;
-  for (std::size_t i = 0; i < line.size(); ++i) {
-    if (line[i] == '\x1b') {
-      while (i < line.size() && !(line[i] >= '@' && line[i] <= '~' && line[i] != '[')) ++i;
-      continue;
-    }
-    n += (static_cast<unsigned char>(line[i]) & 0xc0) != 0x80;
-  }
-  return n;
-}
-
 std::string longest_line(const CliRun& run, std::size_t& columns) {
   std::string longest;
   columns = 0;

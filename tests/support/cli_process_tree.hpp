@@ -6,7 +6,6 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <poll.h>
-#include <pty.h>
 #include <signal.h>
 #include <spawn.h>
 #include <sys/prctl.h>
@@ -25,8 +24,6 @@
 #include <vector>
 
 #include "support/exit_events.hpp"
-
-extern char** environ;
 
 namespace pagescan::test {
 
@@ -104,87 +101,5 @@ class LeftoverCatcher {
   std::vector<pid_t> before_;
   bool ok_ = false;
 };
-
-struct PtyRun {
-  int exit_code = -1;
-  bool timed_out = false;
-  std::string out;  // stdout and stderr as the terminal saw them ("\r\n" line ends)
-};
-
-// Runs `path args...` with stdout and stderr on a new pseudo-terminal (stdin from
-// /dev/null), so isatty(STDOUT_FILENO) is true in it. The environment is this process's
-// minus NO_COLOR and TERM, plus `env` ("NAME=value").
-inline PtyRun run_in_pty(const std::string& path, const std::vector<std::string>& args,
-                         const std::vector<std::string>& env, int timeout_seconds = 60) {
-  PtyRun run;
-  int master = -1, slave = -1;
-  winsize size{};
-  size.ws_col = 250;
-  size.ws_row = 60;
-  if (::openpty(&master, &slave, nullptr, nullptr, &size) != 0) {
-    run.out = std::string("openpty: ") + std::strerror(errno);
-    return run;
-  }
-  ::fcntl(master, F_SETFD, FD_CLOEXEC);
-  ::fcntl(slave, F_SETFD, FD_CLOEXEC);
-  posix_spawn_file_actions_t actions;
-  ::posix_spawn_file_actions_init(&actions);
-  ::posix_spawn_file_actions_addopen(&actions, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
-  ::posix_spawn_file_actions_adddup2(&actions, slave, STDOUT_FILENO);
-  ::posix_spawn_file_actions_adddup2(&actions, slave, STDERR_FILENO);
-  std::vector<std::string> argv_text = {path};
-  argv_text.insert(argv_text.end(), args.begin(), args.end());
-  std::vector<char*> argv;
-  for (std::string& a : argv_text) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  std::vector<std::string> env_text;
-  for (char** e = environ; *e; ++e) {
-    std::string_view v(*e);
-    if (v.rfind("NO_COLOR=", 0) == 0 || v.rfind("TERM=", 0) == 0) continue;
-    env_text.emplace_back(v);
-  }
-  env_text.insert(env_text.end(), env.begin(), env.end());
-  std::vector<char*> envp;
-  for (std::string& e : env_text) envp.push_back(e.data());
-  envp.push_back(nullptr);
-  pid_t pid = -1;
-  int error = ::posix_spawn(&pid, path.c_str(), &actions, nullptr, argv.data(), envp.data());
-  ::posix_spawn_file_actions_destroy(&actions);
-  ::close(slave);
-  if (error != 0) {
-    ::close(master);
-    run.out = "posix_spawn " + path + ": " + std::strerror(error);
-    return run;
-  }
-  // Read until the last holder of the terminal's other side closes it (EIO). The
-  // timeout only turns a hang into a failure.
-  const timespec end = monotonic_after(std::chrono::seconds(timeout_seconds));
-  for (;;) {
-    pollfd fd{master, POLLIN, 0};
-    int ready = ::poll(&fd, 1, millis_until(end));
-    if (ready < 0 && errno == EINTR) continue;
-    if (ready == 0) {
-      run.timed_out = true;
-      ::kill(pid, SIGKILL);
-      break;
-    }
-    if (ready < 0) break;
-    char buffer[65536];
-    ssize_t n = ::read(master, buffer, sizeof buffer);
-    if (n > 0) {
-      run.out.append(buffer, static_cast<std::size_t>(n));
-    } else if (n < 0 && errno == EINTR) {
-      continue;
-    } else {
-      break;
-    }
-  }
-  ::close(master);
-  int status = 0;
-  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-  }
-  if (WIFEXITED(status)) run.exit_code = WEXITSTATUS(status);
-  return run;
-}
 
 }  // namespace pagescan::test

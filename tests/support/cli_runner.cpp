@@ -11,6 +11,8 @@
 
 #include <cerrno>
 #include <cstring>
+#include <string_view>
+#include <utility>
 
 extern char** environ;
 
@@ -37,6 +39,30 @@ double now_seconds() {
 }
 
 }  // namespace
+
+CStringArray::CStringArray(std::vector<std::string> strings) : strings_(std::move(strings)) {
+  for (std::string& s : strings_) pointers_.push_back(s.data());
+  pointers_.push_back(nullptr);
+}
+
+CStringArray argv_of(const std::string& path, const std::vector<std::string>& args) {
+  std::vector<std::string> text = {path};
+  text.insert(text.end(), args.begin(), args.end());
+  return CStringArray(std::move(text));
+}
+
+CStringArray environment_with(const std::vector<std::string>& add,
+                              const std::vector<std::string>& drop) {
+  std::vector<std::string> text;
+  for (char** e = environ; *e; ++e) {
+    std::string_view entry(*e);
+    bool dropped = false;
+    for (const std::string& name : drop) dropped = dropped || entry.rfind(name + "=", 0) == 0;
+    if (!dropped) text.emplace_back(entry);
+  }
+  text.insert(text.end(), add.begin(), add.end());
+  return CStringArray(std::move(text));
+}
 
 std::vector<std::string> CliRun::out_lines() const {
   return split_lines(out);
@@ -98,17 +124,8 @@ CliRun run_program(const std::string& path, const std::vector<std::string>& args
   }
   ::posix_spawn_file_actions_adddup2(&actions, err_pipe[1], STDERR_FILENO);
 
-  std::vector<std::string> argv_text = {path};
-  argv_text.insert(argv_text.end(), args.begin(), args.end());
-  std::vector<char*> argv;
-  for (std::string& a : argv_text) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  std::vector<std::string> env_text;
-  for (char** e = environ; *e; ++e) env_text.emplace_back(*e);
-  env_text.insert(env_text.end(), extra_env.begin(), extra_env.end());
-  std::vector<char*> envp;
-  for (std::string& e : env_text) envp.push_back(e.data());
-  envp.push_back(nullptr);
+  CStringArray argv = argv_of(path, args);
+  CStringArray envp = environment_with(extra_env);
 
   // An ignored signal stays ignored across exec: ignore SIGPIPE here around the spawn.
   struct sigaction ignore {

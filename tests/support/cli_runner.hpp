@@ -27,6 +27,24 @@ struct CliRun {
 CliRun run_program(const std::string& path, const std::vector<std::string>& args,
                    const std::vector<std::string>& extra_env = {}, int timeout_seconds = 60);
 
+// NULL-terminated arrays over owned strings, as execve and posix_spawn take argv and envp.
+class CStringArray {
+ public:
+  explicit CStringArray(std::vector<std::string> strings);
+  CStringArray(const CStringArray&) = delete;
+  char* const* data() { return pointers_.data(); }
+
+ private:
+  std::vector<std::string> strings_;
+  std::vector<char*> pointers_;
+};
+// `path` then `args`.
+CStringArray argv_of(const std::string& path, const std::vector<std::string>& args);
+// This process's environment without the variables named in `drop` ("TERM"), then `add`
+// ("NAME=value").
+CStringArray environment_with(const std::vector<std::string>& add,
+                              const std::vector<std::string>& drop = {});
+
 // Where the program's stdout goes, for the tests of lost output.
 enum class StdoutTo {
   pipe,         // captured in CliRun::out

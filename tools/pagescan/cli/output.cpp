@@ -11,6 +11,8 @@
 #include <string_view>
 #include <vector>
 
+#include "cli/screen_text.hpp"
+
 namespace pagescan::cli {
 
 void print_message(std::string_view message) {
@@ -59,7 +61,7 @@ bool is_unit(const std::string& word) {
 
 std::string wrap_words(const std::string& text, std::size_t column, std::size_t max_columns,
                        bool keep_lists) {
-  if (max_columns == 0 || column + text.size() <= max_columns) return text;
+  if (max_columns == 0 || column + display_columns(text) <= max_columns) return text;
   // Pieces a line may end after: words, and within a comma list ("file,present") each
   // element; `joined` pieces follow the one before without a space.
   struct Piece {
@@ -86,7 +88,8 @@ std::string wrap_words(const std::string& text, std::size_t column, std::size_t 
   std::string out, line;
   for (const Piece& piece : pieces) {
     const std::size_t gap = line.empty() || piece.joined ? 0 : 1;
-    if (!line.empty() && column + line.size() + gap + piece.text.size() > max_columns) {
+    if (!line.empty() &&
+        column + display_columns(line) + gap + display_columns(piece.text) > max_columns) {
       out += line + "\n" + std::string(column, ' ');
       line = piece.text;
     } else {

@@ -5,6 +5,7 @@
 #include <cctype>
 
 #include "cli/output.hpp"
+#include "cli/screen_text.hpp"
 
 namespace pagescan::cli {
 
@@ -130,28 +131,8 @@ std::string vma_name(const MappedRegion& vma) {
   return vma.path.empty() ? "[anon]" : vma.path;
 }
 
-std::size_t display_columns(std::string_view text) {
-  // Continuation bytes (10xxxxxx) add no column.
-  return static_cast<std::size_t>(std::count_if(text.begin(), text.end(), [](char c) {
-    return (static_cast<unsigned char>(c) & 0xC0) != 0x80;
-  }));
-}
-
 std::string short_vma_name(const MappedRegion& vma, std::size_t columns) {
-  std::string name = vma_name(vma);
-  if (display_columns(name) <= columns) return name;
-  std::string_view file = file_name(name);
-  if (file.size() != name.size() && display_columns(file) + 2 <= columns) {
-    return "…/" + std::string(file);
-  }
-  // Even the file name is too long: its end, which tells versions and suffixes apart.
-  std::string tail;
-  std::size_t shown = 0;
-  for (std::size_t i = file.size(); i > 0 && shown + 1 < columns; --i) {
-    tail.insert(tail.begin(), file[i - 1]);
-    if ((static_cast<unsigned char>(file[i - 1]) & 0xC0) != 0x80) ++shown;
-  }
-  return "…" + tail;
+  return shorten_path(vma_name(vma), columns);
 }
 
 }  // namespace pagescan::cli

@@ -57,10 +57,7 @@ UsageError vma_contradicts_range(const std::string& vma, const std::string& rang
 
 // What a row calls a VMA: its path as /proc/PID/maps shows it, "[anon]" for anonymous memory.
 std::string vma_name(const MappedRegion& vma);
-// vma_name() in at most `columns` display columns: "…/libc.so.6" for a long path, then
-// "…" and the file name's end when even that is too long.
+// vma_name() in at most `columns` display columns (shorten_path: the file name kept).
 std::string short_vma_name(const MappedRegion& vma, std::size_t columns);
-// Display columns of UTF-8 text (each code point one column).
-std::size_t display_columns(std::string_view text);
 
 }  // namespace pagescan::cli

@@ -18,6 +18,7 @@
 #include <set>
 
 #include "cli/output.hpp"
+#include "cli/screen_text.hpp"
 #include "map/map_report.hpp"
 
 namespace pagescan::cli {
@@ -34,13 +35,6 @@ const char* kBold = "\x1b[1m";
 const char* kDim = "\x1b[2m";
 const char* kReset = "\x1b[0m";
 
-// Columns on screen: the strips' blocks and "…" are one column but three bytes.
-std::size_t columns(std::string_view text) {
-  std::size_t n = 0;
-  for (unsigned char c : text) n += (c & 0xc0) != 0x80;
-  return n;
-}
-
 // "64.0K" for "64.0 KiB", "120K" for "120.0 KiB": at most 5 characters below 1000 units.
 std::string short_size(std::uint64_t bytes) {
   std::string text = human_size(bytes);
@@ -49,30 +43,6 @@ std::string short_size(std::uint64_t bytes) {
   const std::size_t dot = number.find('.');
   if (dot != std::string::npos && dot >= 3) number.resize(dot);
   return number + text.substr(space + 1, 1);
-}
-
-// The text cut to `room` columns keeping its end (the file name): "/usr/lib/…/libc.so.6".
-std::string shorten(const std::string& text, std::size_t room) {
-  if (columns(text) <= room) return text;
-  const std::string ellipsis = "…";
-  auto boundary = [&](std::size_t at) {  // back to the start of a UTF-8 character
-    while (at > 0 && at < text.size() && (static_cast<unsigned char>(text[at]) & 0xc0) == 0x80)
-      --at;
-    return at;
-  };
-  std::size_t slash = text.rfind('/');
-  std::string tail = slash == std::string::npos ? std::string() : text.substr(slash);
-  if (tail.empty() || columns(tail) + 2 > room) {
-    // No room for the name whole: its end.
-    std::size_t keep = room > 1 ? room - 1 : 0, at = text.size();
-    while (at > 0 && columns(text.substr(at)) < keep) at = boundary(at - 1);
-    return ellipsis + text.substr(at);
-  }
-  std::size_t head = boundary(std::min(text.size(), room - 1 - columns(tail)));
-  while (head > 0 && columns(text.substr(0, head)) + 1 + columns(tail) > room) {
-    head = boundary(head - 1);
-  }
-  return text.substr(0, head) + ellipsis + tail;
 }
 
 // A count cell: bytes, or the reason there is none ("-", "n/a", "n/t", "?").
@@ -105,7 +75,7 @@ class TableWriter {
     size_width_ = std::max(size_width_, size_text(process_.bytes).size());
     choose_columns();
     for (std::size_t i = 0; i < columns_.size(); ++i) widths_.push_back(column_width(columns_[i]));
-    std::size_t used = columns(lead("", "", "", ""));
+    std::size_t used = display_columns(lead("", "", "", ""));
     for (std::size_t w : widths_) used += gap().size() + w;
     backing_inline_ = style_.wide || (!style_.narrow && used + 2 + kMinBacking <= screen());
     backing_room_ =
@@ -287,7 +257,7 @@ class TableWriter {
     std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) {
       return cols[a].priority < cols[b].priority;
     });
-    std::size_t used = columns(lead("", "", "", ""));
+    std::size_t used = display_columns(lead("", "", "", ""));
     for (std::size_t i : order) {
       std::size_t w = 1 + column_width(cols[i]);
       if (used + w <= screen()) {
@@ -366,19 +336,20 @@ class TableWriter {
     if (style_.narrow) {
       fmt::print(out_, "\n");
       if (!style_.heat) {
-        fmt::print(out_, "  {}\n", shorten(backing(v) + why, screen() - 2));
+        fmt::print(out_, "  {}\n", shorten_path(backing(v) + why, screen() - 2));
         if (note) fmt::print(out_, "  {}: {}\n", note->name, wrap_words(note->text, 4, screen()));
       }
       return;
     }
     if (!backing_inline_) {
-      fmt::print(out_, "\n  {}", shorten(backing(v), screen() - 2 - columns(why)));
+      fmt::print(out_, "\n  {}", shorten_path(backing(v), screen() - 2 - display_columns(why)));
       styled(kDim, why);
       fmt::print(out_, "\n");
       return;
     }
-    fmt::print(out_, "  {}",
-               shorten(backing(v), backing_room_ - std::min(backing_room_, columns(why))));
+    fmt::print(
+        out_, "  {}",
+        shorten_path(backing(v), backing_room_ - std::min(backing_room_, display_columns(why))));
     styled(kDim, why);
     if (note) {
       fmt::print(out_, "  · ");
@@ -445,10 +416,10 @@ class TableWriter {
                         std::size_t used, const std::string& tail) {
     const std::string text = backing(v) + not_scanned(v);
     const std::size_t pad = tail.empty() ? 0 : kTailWidth - std::min(tail.size(), kTailWidth);
-    if (used + pad + 2 + columns(text) <= screen()) {
+    if (used + pad + 2 + display_columns(text) <= screen()) {
       fmt::print(out_, "{:{}}  {}\n", "", pad, text);
     } else {
-      fmt::print(out_, "\n{:{}}{}\n", "", indent, shorten(text, screen() - indent));
+      fmt::print(out_, "\n{:{}}{}\n", "", indent, shorten_path(text, screen() - indent));
     }
     if (note) fmt::print(out_, "{:{}}{}\n", "", indent, wrap_words(note->text, indent, screen()));
   }

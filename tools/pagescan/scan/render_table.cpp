@@ -8,6 +8,7 @@
 #include <algorithm>
 
 #include "cli/output.hpp"
+#include "cli/screen_text.hpp"
 #include "cli/vma_selection.hpp"
 #include "scan/scan_report.hpp"
 

@@ -1,0 +1,118 @@
+/* A plain program for tests that act on another process (injected write tracking): it
+ * does not link pagescan. It maps a region, prints "ready <pid> <region> <pages>", then
+ * does what its mode says, reporting on stdout:
+ *   read    blocks in read(2) on stdin; prints "read <n> <errno> <text>" for each line
+ *   sleep   nanosleep(2) for the milliseconds on argv[2]; prints "slept <ms> <rc> <errno>"
+ *   writer  for each line "<first> <count>" on stdin, writes those pages of the region
+ *           (user writes); "pread <first> <count>" has the kernel write them (pread from
+ *           /dev/zero); "read <first> <count>" only reads them; "threads <n> <first>
+ *           <count>" writes them from n threads; prints "done" after each line
+ * A SIGUSR1 handler counts signals; "signals" on stdin (read and writer modes) prints
+ * "signals <n>". */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <time.h>
+#include <unistd.h>
+
+static volatile sig_atomic_t usr1_count;
+static char* region;
+static long page;
+
+static void on_usr1(int sig) {
+  (void)sig;
+  ++usr1_count;
+}
+
+struct span {
+  long first, count;
+};
+
+static void* write_span(void* arg) {
+  struct span* s = arg;
+  for (long i = s->first; i < s->first + s->count; ++i) region[i * page] += 1;
+  return NULL;
+}
+
+static void writer_line(const char* line) {
+  long first = 0, count = 0, n = 0;
+  if (sscanf(line, "pread %ld %ld", &first, &count) == 2) {
+    int zero = open("/dev/zero", O_RDONLY);
+    for (long i = first; i < first + count; ++i) {
+      if (pread(zero, region + i * page, 1, 0) != 1) perror("pread");
+    }
+    close(zero);
+  } else if (sscanf(line, "read %ld %ld", &first, &count) == 2) {
+    volatile char sum = 0;
+    for (long i = first; i < first + count; ++i) sum += region[i * page];
+    (void)sum;
+  } else if (sscanf(line, "threads %ld %ld %ld", &n, &first, &count) == 3) {
+    pthread_t threads[16];
+    struct span spans[16];
+    long each = count / n;
+    for (long t = 0; t < n && t < 16; ++t) {
+      spans[t].first = first + t * each;
+      spans[t].count = t == n - 1 ? count - t * each : each;
+      pthread_create(&threads[t], NULL, write_span, &spans[t]);
+    }
+    for (long t = 0; t < n && t < 16; ++t) pthread_join(threads[t], NULL);
+  } else if (sscanf(line, "%ld %ld", &first, &count) == 2) {
+    struct span s = {first, count};
+    write_span(&s);
+  }
+  printf("done\n");
+}
+
+int main(int argc, char** argv) {
+  const char* mode = argc > 1 ? argv[1] : "read";
+  long pages = 64;
+  page = sysconf(_SC_PAGESIZE);
+  setvbuf(stdout, NULL, _IOLBF, 0);
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = on_usr1;
+  sa.sa_flags = SA_RESTART;
+  sigaction(SIGUSR1, &sa, NULL);
+  region = mmap(NULL, (size_t)(pages * page), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+                -1, 0);
+  if (region == MAP_FAILED) return 1;
+  printf("ready %d %p %ld\n", getpid(), (void*)region, pages);
+
+  if (strcmp(mode, "sleep") == 0) {
+    long ms = argc > 2 ? atol(argv[2]) : 500;
+    struct timespec start, end, want = {ms / 1000, (ms % 1000) * 1000000L};
+    clock_gettime(CLOCK_MONOTONIC, &start);
+    int rc = nanosleep(&want, NULL);
+    int err = rc ? errno : 0;
+    clock_gettime(CLOCK_MONOTONIC, &end);
+    long elapsed = (end.tv_sec - start.tv_sec) * 1000 + (end.tv_nsec - start.tv_nsec) / 1000000;
+    printf("slept %ld %d %d\n", elapsed, rc, err);
+    return 0;
+  }
+  char line[256];
+  for (;;) {
+    /* read(2) directly, not stdio: the test wants the target blocked in this call. */
+    ssize_t n = read(STDIN_FILENO, line, sizeof line - 1);
+    int err = n < 0 ? errno : 0;
+    if (n == 0) return 0;
+    if (n < 0) {
+      printf("read -1 %d\n", err);
+      continue;
+    }
+    line[n] = '\0';
+    if (n > 0 && line[n - 1] == '\n') line[n - 1] = '\0';
+    if (strcmp(line, "signals") == 0) {
+      printf("signals %d\n", (int)usr1_count);
+    } else if (strcmp(mode, "writer") == 0) {
+      writer_line(line);
+    } else {
+      printf("read %zd %d %s\n", n, err, line);
+    }
+  }
+}

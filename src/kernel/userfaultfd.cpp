@@ -92,17 +92,21 @@ Result<Userfaultfd::Offer> Userfaultfd::probe() {
 Result<Userfaultfd> Userfaultfd::open(std::uint64_t features) {
   auto opened = open_raw();
   if (!opened) return opened.error();
+  return adopt(opened->fd, features);
+}
+
+Result<Userfaultfd> Userfaultfd::adopt(int fd, std::uint64_t features) {
   uffdio_api api{};
   api.api = UFFD_API;
   api.features = features;
-  if (::ioctl(opened->fd, UFFDIO_API, &api) < 0) {
+  if (::ioctl(fd, UFFDIO_API, &api) < 0) {
     int saved = errno;
-    ::close(opened->fd);
+    ::close(fd);
     char text[96];
     std::snprintf(text, sizeof text, "userfaultfd: UFFDIO_API with features 0x%" PRIx64, features);
     return api_error(saved, text);
   }
-  return Userfaultfd(opened->fd, api.features);
+  return Userfaultfd(fd, api.features);
 }
 
 Userfaultfd::Userfaultfd(Userfaultfd&& other) noexcept

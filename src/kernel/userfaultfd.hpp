@@ -17,6 +17,11 @@ class Userfaultfd {
   // vm.unprivileged_userfaultfd is 0), the plain syscall, and /dev/userfaultfd.
   static Result<Userfaultfd> open(std::uint64_t features);
 
+  // Takes ownership of `fd`, a userfaultfd not yet handshaken (one made in another
+  // process, remote/inject_userfaultfd.hpp), and enables `features`. The fd is closed on
+  // failure too.
+  static Result<Userfaultfd> adopt(int fd, std::uint64_t features);
+
   // The features the kernel offers (an API handshake asking for none), without keeping
   // the fd. `how` says which way of opening worked.
   struct Offer {

@@ -1,0 +1,104 @@
+// Write tracking of another, unmodified process: the pages it (or the kernel on its
+// behalf) wrote since the last collect, with WriteWatch's harvest types and
+// collect/reset semantics (watch.hpp). The target needs no cooperation: pagescan makes a
+// userfaultfd inside it for a moment (other-processes.md §1), keeps its own reference,
+// and harvests with PAGEMAP_SCAN get-and-protect on /proc/PID/pagemap.
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "pagescan/result.hpp"
+#include "pagescan/watch.hpp"
+
+namespace pagescan {
+
+struct ProcessWatchOptions {
+  // automatic or uffd: userfaultfd injected into the target (exact, atomic per page,
+  // sees kernel writes). The only engine for now: soft-dirty on another process is not
+  // built (this kernel has none to test it on), others cannot work across processes.
+  WatchEngine engine = WatchEngine::automatic;
+};
+
+// A part of the watch that is not tracked, and why ("registered with the process's own
+// userfaultfd", "userfaultfd cannot write-protect this memory: file-backed private").
+struct UntrackedRange {
+  PageRange range;
+  std::string reason;
+};
+
+// Why a watch stopped working: the target is gone or is no longer the same program.
+enum class WatchEnd {
+  running,
+  exited,  // the process exited (or was killed: a tracker that is not the parent cannot
+           // always tell which)
+  exec,    // it executed a new program: its old memory is gone
+};
+std::string_view to_string(WatchEnd end);
+
+// Thread-safety: one watch is used from one thread at a time.
+class ProcessWriteWatch {
+ public:
+  // Watches process `pid`: [base, base + len) (rounded out to pages), or with len 0 its
+  // whole writable address space, followed as it changes (see collect()). Arms every
+  // writable mapping in range: nothing counts as written until the first write after
+  // this call. The target is stopped for the attach only (about a millisecond:
+  // attach_stop_ns()); its registers, file descriptors, mappings, a system call it was
+  // blocked in and signals that arrive meanwhile are as if nothing happened.
+  //
+  // Errors (one line naming the pid and the cause): no_such_process (gone, a zombie);
+  // permission (ptrace refused: another user, Yama ptrace_scope, no CAP_SYS_PTRACE);
+  // invalid_argument (already traced by a debugger, naming it; a range not inside the
+  // user address space; a range with no writable mapping); unsupported (a kernel thread;
+  // a kernel without PAGEMAP_SCAN or userfaultfd WP_ASYNC; no vDSO syscall instruction).
+  static Result<ProcessWriteWatch> attach(pid_t pid, std::uint64_t base = 0, std::uint64_t len = 0,
+                                          const ProcessWatchOptions& options = {});
+  ProcessWriteWatch(ProcessWriteWatch&&) noexcept;
+  ProcessWriteWatch& operator=(ProcessWriteWatch&&) noexcept;
+  // Unregisters every range (the target's memory is as before the attach). When the
+  // tracker dies instead, the kernel does the same as it closes the last reference.
+  ~ProcessWriteWatch();
+
+  pid_t pid() const;
+  WatchEngine engine() const;
+  bool whole_process() const;
+  // The watched range: [base, base + len), or the user address space when whole.
+  PageRange range() const;
+  // The ranges armed now, ascending, and the parts of the watched range that are writable
+  // but not tracked, with why (as of the last attach or collect).
+  std::vector<PageRange> armed() const;
+  std::vector<UntrackedRange> untracked() const;
+  // How long the target was stopped for the attach.
+  std::uint64_t attach_stop_ns() const;
+
+  // The pages written since they were last armed, ascending, coalesced, clipped to the
+  // watched range; with reset (default) exactly those are re-armed, atomically per page
+  // (a write racing the collect is reported by it or by the next one, never lost).
+  //
+  // The address space is followed: a writable mapping that appeared in range since the
+  // previous collect (mmap, mprotect to writable, mremap's destination, a MAP_FIXED
+  // replacement) is armed and reported WHOLE once, since nothing tells which of its
+  // pages hold new data; a mapping that went away is dropped. Pages dropped with
+  // MADV_DONTNEED read as written (their contents became zeroes).
+  //
+  // Errors: no_such_process with ended() set when the target exited or exec'd (nothing
+  // is lost that was harvested before); kernel_failure otherwise.
+  Result<Harvest> collect(const CollectOptions& options = {});
+  // Re-arms the whole watch: every page counts as unwritten from now on.
+  Result<void> reset();
+
+  // running, or why collect() failed for good.
+  WatchEnd ended() const;
+
+  struct State;  // src/remote/process_watch.cpp
+
+ private:
+  explicit ProcessWriteWatch(std::unique_ptr<State> state);
+  std::unique_ptr<State> state_;
+};
+
+}  // namespace pagescan

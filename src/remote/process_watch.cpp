@@ -1,0 +1,384 @@
+// Write tracking of another process through a userfaultfd injected into it
+// (include/pagescan/process_watch.hpp, other-processes.md §1).
+//
+// A collect does, in this order:
+//   1. harvest: one PAGEMAP_SCAN get-and-protect (WRITTEN, WP_MATCHING) over the armed
+//      ranges; a written region that is not WPALLOWED lies in memory that replaced an
+//      armed mapping (MAP_FIXED), so its mapping is taken off the armed list;
+//   2. follow the address space: writable mappings in range not (wholly) armed are
+//      registered and protected and queued to be reported whole; armed ranges whose
+//      mappings went away are dropped;
+//   3. report the queued whole ranges first, then the harvest.
+// Harvesting before arming matters: arming write-protects, which would erase writes not
+// yet harvested from a mapping that grew. No PM_SCAN_CHECK_WPASYNC: with it a mapping
+// replaced mid-range fails the whole scan (EPERM) after re-arming what was walked before
+// it; without it such memory is simply not re-protected, and step 1 notices it.
+#include "pagescan/process_watch.hpp"
+
+#include <signal.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cinttypes>
+#include <cstdio>
+#include <fstream>
+
+#include "feature_probes.hpp"
+#include "kernel/uapi.hpp"
+#include "kernel/userfaultfd.hpp"
+#include "pagescan/process.hpp"
+#include "pagescan/scan.hpp"
+#include "proc/maps.hpp"
+#include "remote/inject_userfaultfd.hpp"
+
+namespace pagescan {
+
+std::string_view to_string(WatchEnd end) {
+  switch (end) {
+    case WatchEnd::running:
+      return "running";
+    case WatchEnd::exited:
+      return "exited";
+    case WatchEnd::exec:
+      return "exec";
+  }
+  return "?";
+}
+
+namespace {
+
+std::string range_text(std::uint64_t lo, std::uint64_t hi) {
+  char text[64];
+  std::snprintf(text, sizeof text, "[0x%" PRIx64 "-0x%" PRIx64 ")", lo, hi);
+  return text;
+}
+
+// Adds [lo, hi) to an ascending, coalesced list.
+void add_range(std::vector<PageRange>& ranges, std::uint64_t lo, std::uint64_t hi) {
+  if (lo >= hi) return;
+  ranges.push_back(PageRange{lo, hi});
+  std::sort(ranges.begin(), ranges.end(),
+            [](const PageRange& a, const PageRange& b) { return a.start < b.start; });
+  std::vector<PageRange> merged;
+  for (const PageRange& r : ranges) {
+    if (!merged.empty() && r.start <= merged.back().end) {
+      merged.back().end = std::max(merged.back().end, r.end);
+    } else {
+      merged.push_back(r);
+    }
+  }
+  ranges = std::move(merged);
+}
+
+// The parts of [lo, hi) not covered by `covered` (ascending, coalesced).
+std::vector<PageRange> uncovered(std::uint64_t lo, std::uint64_t hi,
+                                 const std::vector<PageRange>& covered) {
+  std::vector<PageRange> gaps;
+  std::uint64_t at = lo;
+  for (const PageRange& c : covered) {
+    if (c.end <= at) continue;
+    if (c.start >= hi) break;
+    if (c.start > at) gaps.push_back(PageRange{at, std::min(c.start, hi)});
+    at = std::max(at, c.end);
+    if (at >= hi) break;
+  }
+  if (at < hi) gaps.push_back(PageRange{at, hi});
+  return gaps;
+}
+
+// `ranges` without `cut`.
+std::vector<PageRange> subtract(const std::vector<PageRange>& ranges, const PageRange& cut) {
+  std::vector<PageRange> out;
+  for (const PageRange& r : ranges) {
+    for (const PageRange& piece : uncovered(r.start, r.end, {cut})) out.push_back(piece);
+  }
+  return out;
+}
+
+// What a mapping userfaultfd would not register is, for the untracked list.
+std::string why_not_registered(const Error& error, const proc::Vma& vma) {
+  if (error.errno_value() == EBUSY) {
+    return "registered with the process's own userfaultfd (left alone)";
+  }
+  std::string what = vma.shared() ? "shared " : "private ";
+  what += vma.path.empty() ? "anonymous" : vma.path.front() == '[' ? vma.path : "file-backed";
+  return "userfaultfd cannot write-protect this memory (" + what + " mapping)";
+}
+
+}  // namespace
+
+struct ProcessWriteWatch::State {
+  pid_t pid = -1;
+  std::optional<Process> process;
+  std::optional<kernel::Userfaultfd> uffd;
+  bool whole = false;
+  std::uint64_t lo = 0, hi = 0, page = 4096;
+  std::vector<PageRange> armed;  // registered and protected, coalesced
+  std::vector<UntrackedRange> untracked;
+  std::vector<PageRange> report_whole;  // armed since the last collect: reported whole
+  std::uint64_t stop_ns = 0;
+  WatchEnd end = WatchEnd::running;
+
+  std::string describe() const {
+    return "watch of pid " + std::to_string(pid) +
+           (whole ? std::string(" (whole process)") : " " + range_text(lo, hi));
+  }
+
+  // After a failure that may mean the target is gone: decides exited / exec, or nothing.
+  void learn_end() {
+    const std::string stat = "/proc/" + std::to_string(pid) + "/stat";
+    std::ifstream in(stat);
+    std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    std::size_t close = text.rfind(')');
+    char state = close != std::string::npos && close + 2 < text.size() ? text[close + 2] : 'X';
+    if (text.empty() || state == 'Z' || state == 'X') {
+      end = WatchEnd::exited;
+    } else {
+      // Alive, yet its pagemap or the uffd's mm refuse: it runs a new program.
+      end = WatchEnd::exec;
+    }
+  }
+
+  Error ended_error(const Error& cause) {
+    learn_end();
+    return Error(ESRCH, ErrorKind::no_such_process,
+                 describe() + ": the process " +
+                     (end == WatchEnd::exec ? "executed a new program: its watched memory is gone"
+                                            : "exited") +
+                     " (" + cause.message() + ")");
+  }
+
+  // Step 2: arms what is writable in range and not armed; drops what went away. With
+  // `report`, the newly armed ranges are queued to be reported whole.
+  Result<void> follow(bool report) {
+    auto vmas = proc::read_vmas(pid, false);
+    if (!vmas) return vmas.error();
+    std::vector<PageRange> still_armed;
+    std::vector<UntrackedRange> untracked_now;
+    for (const proc::Vma& vma : *vmas) {
+      const std::uint64_t a = std::max(vma.start, lo), b = std::min(vma.end, hi);
+      if (a >= b || vma.perms.size() < 2 || vma.perms[1] != 'w' || vma.pfnmap()) continue;
+      // What of it was armed before stays armed (harvested just now).
+      for (const PageRange& r : armed) {
+        if (r.end > a && r.start < b)
+          add_range(still_armed, std::max(r.start, a), std::min(r.end, b));
+      }
+      for (const PageRange& gap : uncovered(a, b, armed)) {
+        void* base = reinterpret_cast<void*>(gap.start);
+        const std::size_t len = gap.end - gap.start;
+        auto registered = uffd->register_wp(base, len);
+        if (registered) registered = uffd->write_protect(base, len, true);
+        if (!registered) {
+          if (registered.error().errno_value() == ENOMEM) return registered.error();
+          untracked_now.push_back(UntrackedRange{gap, why_not_registered(registered.error(), vma)});
+          continue;
+        }
+        add_range(still_armed, gap.start, gap.end);
+        if (report) add_range(report_whole, gap.start, gap.end);
+      }
+    }
+    armed = std::move(still_armed);
+    untracked = std::move(untracked_now);
+    return {};
+  }
+
+  // Step 1: the written pages of the armed ranges, re-armed with `reset`. Written memory
+  // that is not WPALLOWED replaced an armed mapping: taken off `armed` for follow().
+  Result<Harvest> harvest(std::uint64_t max_pages, bool reset) {
+    Harvest h;
+    std::vector<PageRange> replaced;
+    for (const PageRange& r : armed) {
+      std::uint64_t budget = 0;
+      if (max_pages) {
+        if (h.pages >= max_pages) {
+          h.more = true;
+          break;
+        }
+        budget = max_pages - h.pages;
+      }
+      ScanRequest request = ScanRequest::over(r.start, r.end)
+                                .all_of(Category::written)
+                                .returning(Category::written | Category::wpallowed)
+                                .limit_pages(budget)
+                                .with_write_protect(reset);
+      ScanOptions options;
+      options.backend = BackendChoice::kernel;  // WP_MATCHING needs the ioctl itself
+      auto result = scan(*process, request, options);
+      if (!result) return result.error();
+      for (const PageRegion& region : result->regions) {
+        h.ranges.push_back(PageRange{region.start, region.end});
+        if (!region.categories.contains(Category::wpallowed)) {
+          add_range(replaced, region.start, region.end);
+        }
+      }
+      h.pages += result->pages;
+      if (result->stop_reason == StopReason::max_pages) h.more = true;
+    }
+    // Replaced memory: its whole mapping is re-armed and reported by follow(); drop the
+    // mappings it lies in from `armed` (by what the target's maps say now).
+    if (!replaced.empty()) {
+      auto vmas = proc::read_vmas(pid, false);
+      if (!vmas) return vmas.error();
+      for (const proc::Vma& vma : *vmas) {
+        bool hit = false;
+        for (const PageRange& x : replaced) hit = hit || (x.start < vma.end && x.end > vma.start);
+        if (hit) armed = subtract(armed, PageRange{vma.start, vma.end});
+      }
+    }
+    return h;
+  }
+};
+
+ProcessWriteWatch::ProcessWriteWatch(std::unique_ptr<State> state) : state_(std::move(state)) {}
+ProcessWriteWatch::ProcessWriteWatch(ProcessWriteWatch&&) noexcept = default;
+ProcessWriteWatch& ProcessWriteWatch::operator=(ProcessWriteWatch&&) noexcept = default;
+
+ProcessWriteWatch::~ProcessWriteWatch() {
+  if (!state_ || !state_->uffd || state_->end != WatchEnd::running) return;
+  // Unregistering clears the markers now; closing the last reference (the Userfaultfd's
+  // destructor) would too, but only once every other holder of the file let it go.
+  for (const PageRange& r : state_->armed) {
+    (void)state_->uffd->unregister(reinterpret_cast<void*>(r.start), r.end - r.start);
+  }
+}
+
+Result<ProcessWriteWatch> ProcessWriteWatch::attach(pid_t pid, std::uint64_t base,
+                                                    std::uint64_t len,
+                                                    const ProcessWatchOptions& options) {
+  if (options.engine != WatchEngine::automatic && options.engine != WatchEngine::uffd) {
+    return Error(EOPNOTSUPP, ErrorKind::unsupported,
+                 "watch of pid " + std::to_string(pid) + ": the " +
+                     std::string(to_string(options.engine)) +
+                     " engine cannot watch another process (uffd can)");
+  }
+  const Features& scanning = probe::scanning();
+  const Features& u = probe::userfaultfd();
+  if (!scanning.pagemap_scan || !u.uffd_wp_async || !u.uffd_wp_unpopulated) {
+    return Error(EOPNOTSUPP, ErrorKind::unsupported,
+                 "watch of pid " + std::to_string(pid) +
+                     ": needs PAGEMAP_SCAN and userfaultfd WP_ASYNC (Linux 6.7+)");
+  }
+  auto state = std::make_unique<State>();
+  state->pid = pid;
+  state->page = scanning.page_size;
+  state->whole = len == 0;
+  if (state->whole) {
+    state->lo = 0;
+    state->hi = scanning.user_address_limit;
+  } else {
+    state->lo = base & ~(state->page - 1);
+    state->hi = (base + len + state->page - 1) & ~(state->page - 1);
+    if (base + len < base || state->hi > scanning.user_address_limit || state->hi <= state->lo) {
+      return Error(EINVAL, ErrorKind::invalid_argument,
+                   state->describe() + ": the range is not inside the user address space");
+    }
+  }
+  auto process = Process::attach(pid);
+  if (!process) return process.error();
+  state->process.emplace(std::move(*process));
+  auto injection = remote::inject_userfaultfd(pid);
+  if (!injection) return injection.error();
+  state->stop_ns = injection->stopped_ns;
+  std::uint64_t features = uapi::kUffdFeatureWpAsync | uapi::kUffdFeatureWpUnpopulated;
+  if (u.uffd_wp_hugetlbfs_shmem) features |= uapi::kUffdFeatureWpHugetlbfsShmem;
+  auto uffd = kernel::Userfaultfd::adopt(injection->fd, features);
+  if (!uffd) return uffd.error().with_context(state->describe());
+  state->uffd.emplace(std::move(*uffd));
+  if (auto ok = state->follow(false); !ok) return ok.error().with_context(state->describe());
+  if (state->armed.empty()) {
+    return Error(
+        EINVAL, ErrorKind::invalid_argument,
+        state->describe() + ": no writable mapping in range that can be tracked" +
+            (state->untracked.empty() ? "" : " (" + state->untracked.front().reason + ")"));
+  }
+  return ProcessWriteWatch(std::move(state));
+}
+
+pid_t ProcessWriteWatch::pid() const {
+  return state_->pid;
+}
+WatchEngine ProcessWriteWatch::engine() const {
+  return WatchEngine::uffd;
+}
+bool ProcessWriteWatch::whole_process() const {
+  return state_->whole;
+}
+PageRange ProcessWriteWatch::range() const {
+  return PageRange{state_->lo, state_->hi};
+}
+std::vector<PageRange> ProcessWriteWatch::armed() const {
+  return state_->armed;
+}
+std::vector<UntrackedRange> ProcessWriteWatch::untracked() const {
+  return state_->untracked;
+}
+std::uint64_t ProcessWriteWatch::attach_stop_ns() const {
+  return state_->stop_ns;
+}
+WatchEnd ProcessWriteWatch::ended() const {
+  return state_->end;
+}
+
+Result<Harvest> ProcessWriteWatch::collect(const CollectOptions& options) {
+  State& s = *state_;
+  if (s.end != WatchEnd::running) {
+    return Error(ESRCH, ErrorKind::no_such_process,
+                 s.describe() + ": ended (" + std::string(to_string(s.end)) + ")");
+  }
+  auto harvested = s.harvest(options.max_pages, options.reset);
+  if (!harvested) {
+    if (harvested.error().kind() == ErrorKind::no_such_process ||
+        harvested.error().errno_value() == ESRCH) {
+      return s.ended_error(harvested.error());
+    }
+    return harvested.error().with_context(s.describe() + ": collect");
+  }
+  if (auto ok = s.follow(true); !ok) {
+    if (ok.error().errno_value() == ENOMEM || ok.error().kind() == ErrorKind::no_such_process) {
+      return s.ended_error(ok.error());
+    }
+    return ok.error().with_context(s.describe() + ": following its mappings");
+  }
+  // Whole reports first (within the page budget), then the harvest, merged.
+  Harvest out;
+  std::vector<PageRange> all;
+  std::vector<PageRange> still_pending;
+  std::uint64_t budget = options.max_pages;
+  for (const PageRange& r : s.report_whole) {
+    std::uint64_t pages = (r.end - r.start) / s.page;
+    if (budget && out.pages >= budget) {
+      still_pending.push_back(r);
+      out.more = true;
+      continue;
+    }
+    std::uint64_t take = budget ? std::min(pages, budget - out.pages) : pages;
+    add_range(all, r.start, r.start + take * s.page);
+    out.pages += take;
+    if (take < pages) {
+      still_pending.push_back(PageRange{r.start + take * s.page, r.end});
+      out.more = true;
+    }
+  }
+  if (options.reset) {
+    s.report_whole = std::move(still_pending);
+  }
+  for (const PageRange& r : harvested->ranges) add_range(all, r.start, r.end);
+  out.more = out.more || harvested->more;
+  out.ranges = std::move(all);
+  out.pages = 0;
+  for (const PageRange& r : out.ranges) out.pages += (r.end - r.start) / s.page;
+  return out;
+}
+
+Result<void> ProcessWriteWatch::reset() {
+  State& s = *state_;
+  for (const PageRange& r : s.armed) {
+    auto ok = s.uffd->write_protect(reinterpret_cast<void*>(r.start), r.end - r.start, true);
+    if (!ok) return ok.error().with_context(s.describe() + ": reset");
+  }
+  s.report_whole.clear();
+  return {};
+}
+
+}  // namespace pagescan

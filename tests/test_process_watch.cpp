@@ -4,9 +4,12 @@
 // followed, the endings, and a tracker killed with SIGKILL leaving the target clean.
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <sys/uio.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <fstream>
 #include <string>
 #include <vector>
 
@@ -131,6 +134,166 @@ TEST_F(ProcessWatch, TheWatchEndsWhenTheTargetExits) {
   ASSERT_FALSE(after);
   EXPECT_EQ(after.error().kind(), ErrorKind::no_such_process) << after.error().message();
   EXPECT_EQ(watch->ended(), WatchEnd::exited) << after.error().message();
+}
+
+// "mapped 0x7f..." then "done": the new region's address.
+std::uint64_t mapped_address(TargetProcess& target, const std::string& command) {
+  EXPECT_TRUE(target.send(command));
+  std::string line = target.read_line();
+  EXPECT_EQ(line.rfind("mapped 0x", 0), 0u) << line;
+  EXPECT_EQ(target.read_line(), "done");
+  return line.size() > 7 ? std::stoull(line.substr(7), nullptr, 16) : 0;
+}
+
+bool covers(const std::vector<PageRange>& ranges, const PageRange& want) {
+  for (const PageRange& r : ranges) {
+    if (r.start <= want.start && want.end <= r.end) return true;
+  }
+  return false;
+}
+
+bool overlaps(const std::vector<PageRange>& ranges, const PageRange& span) {
+  for (const PageRange& r : ranges) {
+    if (r.start < span.end && r.end > span.start) return true;
+  }
+  return false;
+}
+
+TEST_F(ProcessWatch, NewAndMovedMappingsAreReportedWholeOnceThenExactly) {
+  TargetProcess target({"writer"});
+  ASSERT_GT(target.pid(), 0) << target.error();
+  auto watch = ProcessWriteWatch::attach(target.pid());
+  ASSERT_TRUE(watch) << watch.error().message();
+  ASSERT_TRUE(watch->collect());
+
+  const std::uint64_t second = mapped_address(target, "map 16");
+  const PageRange whole{second, second + 16 * kPage};
+  auto first = watch->collect();
+  ASSERT_TRUE(first) << first.error().message();
+  EXPECT_TRUE(covers(first->ranges, whole)) << "a new mapping is reported whole";
+  EXPECT_TRUE(covers(watch->armed(), whole)) << "and armed";
+  // Then exactly: two pages written.
+  std::vector<PageRange> next = round(target, *watch, "w2 3 2");
+  EXPECT_TRUE(covers(next, PageRange{second + 3 * kPage, second + 5 * kPage}));
+  EXPECT_FALSE(overlaps(next, PageRange{second, second + 3 * kPage}));
+  EXPECT_FALSE(overlaps(next, PageRange{second + 5 * kPage, second + 16 * kPage}));
+
+  // Moved: the destination is reported whole once; the old place is dropped.
+  const std::uint64_t moved = mapped_address(target, "remap 64");
+  auto after_move = watch->collect();
+  ASSERT_TRUE(after_move) << after_move.error().message();
+  EXPECT_TRUE(covers(after_move->ranges, PageRange{moved, moved + 64 * kPage}));
+  if (moved != second) EXPECT_FALSE(covers(watch->armed(), whole));
+
+  // Unmapped: dropped from the armed list, nothing reported.
+  EXPECT_TRUE(target.send("unmap2"));
+  EXPECT_EQ(target.read_line(), "done");
+  auto after_unmap = watch->collect();
+  ASSERT_TRUE(after_unmap) << after_unmap.error().message();
+  EXPECT_FALSE(overlaps(watch->armed(), PageRange{moved, moved + 64 * kPage}));
+  EXPECT_FALSE(overlaps(after_unmap->ranges, PageRange{moved, moved + 64 * kPage}));
+}
+
+TEST_F(ProcessWatch, MemoryMappedOverAnArmedRangeIsReportedWholeAndTrackedAgain) {
+  TargetProcess target({"writer"});
+  ASSERT_GT(target.pid(), 0) << target.error();
+  auto watch = ProcessWriteWatch::attach(target.pid(), target.region(), target.pages() * kPage);
+  ASSERT_TRUE(watch) << watch.error().message();
+  // Fresh memory over pages 8-15 (not registered: a new mapping), written at page 9: the
+  // new mapping is reported whole and armed again; after that, exact.
+  EXPECT_TRUE(target.send("fixed 8 8"));
+  EXPECT_EQ(target.read_line(), "done");
+  EXPECT_EQ(round(target, *watch, "9 1"), pages_of(target, 8, 8));
+  EXPECT_EQ(watch->armed(), pages_of(target, 0, target.pages()));
+  EXPECT_EQ(round(target, *watch, "12 1"), pages_of(target, 12, 1)) << "not tracked again";
+}
+
+TEST_F(ProcessWatch, AForkedChildIsUntrackedAndTheParentStaysExact) {
+  TargetProcess target({"writer"});
+  ASSERT_GT(target.pid(), 0) << target.error();
+  auto watch = ProcessWriteWatch::attach(target.pid(), target.region(), target.pages() * kPage);
+  ASSERT_TRUE(watch) << watch.error().message();
+  // The child writes page 1 of its own copy: not the parent's memory.
+  EXPECT_EQ(round(target, *watch, "fork"), pages_of(target, 0, 0));
+  EXPECT_EQ(round(target, *watch, "1 2"), pages_of(target, 1, 2)) << "copy-on-write breaks";
+}
+
+TEST_F(ProcessWatch, RangesTheTargetRegisteredItselfAreListedAndLeftAlone) {
+  TargetProcess target({"writer"});
+  ASSERT_GT(target.pid(), 0) << target.error();
+  ASSERT_TRUE(target.send("ownuffd 0 16"));
+  ASSERT_EQ(target.read_line(), "done");
+  auto watch = ProcessWriteWatch::attach(target.pid(), target.region(), target.pages() * kPage);
+  ASSERT_TRUE(watch) << watch.error().message();
+  ASSERT_EQ(watch->untracked().size(), 1u);
+  EXPECT_EQ(watch->untracked().front().range, pages_of(target, 0, 16).front());
+  EXPECT_NE(watch->untracked().front().reason.find("own userfaultfd"), std::string::npos)
+      << watch->untracked().front().reason;
+  EXPECT_EQ(watch->armed(), pages_of(target, 16, target.pages() - 16));
+  EXPECT_EQ(round(target, *watch, "20 2"), pages_of(target, 20, 2));
+}
+
+TEST_F(ProcessWatch, TheWatchEndsWhenTheTargetExecs) {
+  TargetProcess target({"writer"});
+  ASSERT_GT(target.pid(), 0) << target.error();
+  auto watch = ProcessWriteWatch::attach(target.pid(), target.region(), target.pages() * kPage);
+  ASSERT_TRUE(watch) << watch.error().message();
+  ASSERT_TRUE(target.send("exec"));
+  // Wait for the new program (its comm becomes "sleep").
+  for (int i = 0; i < 2000; ++i) {
+    std::ifstream comm("/proc/" + std::to_string(target.pid()) + "/comm");
+    std::string name;
+    if (std::getline(comm, name) && name == "sleep") break;
+    ::usleep(1000);
+  }
+  auto after = watch->collect();
+  ASSERT_FALSE(after);
+  EXPECT_EQ(after.error().kind(), ErrorKind::no_such_process) << after.error().message();
+  EXPECT_EQ(watch->ended(), WatchEnd::exec) << after.error().message();
+}
+
+// A mirror kept by copying only the reported pages while the target writes non-stop
+// equals the target's memory at the end; a mirror that skips every second harvest does
+// not (the harvests carry what it needs).
+TEST_F(ProcessWatch, AMirrorOfReportedPagesKeepsUpWithANonStopWriter) {
+  const std::uint64_t pages = 2048;
+  TargetProcess target({"storm", std::to_string(pages)});
+  ASSERT_GT(target.pid(), 0) << target.error();
+  auto watch = ProcessWriteWatch::attach(target.pid(), target.region(), pages * kPage);
+  ASSERT_TRUE(watch) << watch.error().message();
+  auto read_pages = [&](std::uint64_t start, std::uint64_t end, char* into) {
+    iovec local{into, end - start};
+    iovec remote{reinterpret_cast<void*>(start), end - start};
+    return ::process_vm_readv(target.pid(), &local, 1, &remote, 1, 0) ==
+           static_cast<ssize_t>(end - start);
+  };
+  std::vector<char> mirror(pages * kPage), control(pages * kPage);
+  ASSERT_TRUE(read_pages(target.region(), target.region() + pages * kPage, mirror.data()));
+  control = mirror;
+  ASSERT_TRUE(target.send("1500"));  // writes for 1.5 s while we harvest
+  int harvests = 0;
+  std::string stopped;
+  auto apply = [&](const Harvest& h, bool to_control) {
+    for (const PageRange& r : h.ranges) {
+      const std::uint64_t at = r.start - target.region();
+      ASSERT_TRUE(read_pages(r.start, r.end, mirror.data() + at));
+      if (to_control) std::copy_n(mirror.data() + at, r.end - r.start, control.data() + at);
+    }
+  };
+  while ((stopped = target.read_line(1)).empty()) {
+    auto h = watch->collect();
+    ASSERT_TRUE(h) << h.error().message();
+    apply(*h, harvests++ % 2 == 0);
+  }
+  EXPECT_EQ(stopped.rfind("stopped ", 0), 0u) << stopped;
+  auto last = watch->collect();
+  ASSERT_TRUE(last) << last.error().message();
+  apply(*last, true);
+  std::vector<char> memory(pages * kPage);
+  ASSERT_TRUE(read_pages(target.region(), target.region() + pages * kPage, memory.data()));
+  EXPECT_GT(harvests, 10) << "too few harvests raced the writer";
+  EXPECT_TRUE(mirror == memory) << "the mirror lost writes";
+  EXPECT_FALSE(control == memory) << "the negative control matched: the test proves nothing";
 }
 
 }  // namespace

@@ -3,8 +3,8 @@
 //
 // A collect does, in this order:
 //   1. harvest: one PAGEMAP_SCAN get-and-protect (WRITTEN, WP_MATCHING) over the armed
-//      ranges; a written region that is not WPALLOWED lies in memory that replaced an
-//      armed mapping (MAP_FIXED), so its mapping is taken off the armed list;
+//      ranges; then a scan for memory in them that is not WPALLOWED: memory mapped afresh
+//      over an armed range (MAP_FIXED), which WP_MATCHING skips, is taken off the list;
 //   2. follow the address space: writable mappings in range not (wholly) armed are
 //      registered and protected and queued to be reported whole; armed ranges whose
 //      mappings went away are dropped;
@@ -12,7 +12,7 @@
 // Harvesting before arming matters: arming write-protects, which would erase writes not
 // yet harvested from a mapping that grew. No PM_SCAN_CHECK_WPASYNC: with it a mapping
 // replaced mid-range fails the whole scan (EPERM) after re-arming what was walked before
-// it; without it such memory is simply not re-protected, and step 1 notices it.
+// it; without it such memory is skipped, and step 1's second scan notices it.
 #include "pagescan/process_watch.hpp"
 
 #include <signal.h>
@@ -183,11 +183,31 @@ struct ProcessWriteWatch::State {
     return {};
   }
 
-  // Step 1: the written pages of the armed ranges, re-armed with `reset`. Written memory
-  // that is not WPALLOWED replaced an armed mapping: taken off `armed` for follow().
+  // Memory mapped afresh over an armed range (MAP_FIXED) is not registered: taken off
+  // `armed`, so follow() arms it and reports it whole. One scan for pages that are not
+  // WPALLOWED: the kernel skips registered VMAs whole (a VMA-level category), so this
+  // costs a walk of the replaced memory only.
+  Result<void> drop_replaced() {
+    std::vector<PageRange> replaced;
+    for (const PageRange& r : armed) {
+      ScanOptions options;
+      options.backend = BackendChoice::kernel;
+      auto result =
+          scan(*process, ScanRequest::over(r.start, r.end).none_of(Category::wpallowed), options);
+      if (!result) return result.error();
+      for (const PageRegion& region : result->regions) {
+        add_range(replaced, region.start, region.end);
+      }
+    }
+    for (const PageRange& x : replaced) armed = subtract(armed, x);
+    return {};
+  }
+
+  // Step 1: the written pages of the armed ranges, re-armed with `reset`. PAGEMAP_SCAN
+  // with WP_MATCHING skips memory that is not registered (a replaced part) entirely:
+  // drop_replaced() finds it.
   Result<Harvest> harvest(std::uint64_t max_pages, bool reset) {
     Harvest h;
-    std::vector<PageRange> replaced;
     for (const PageRange& r : armed) {
       std::uint64_t budget = 0;
       if (max_pages) {
@@ -199,7 +219,7 @@ struct ProcessWriteWatch::State {
       }
       ScanRequest request = ScanRequest::over(r.start, r.end)
                                 .all_of(Category::written)
-                                .returning(Category::written | Category::wpallowed)
+                                .returning(Category::written)
                                 .limit_pages(budget)
                                 .with_write_protect(reset);
       ScanOptions options;
@@ -208,23 +228,9 @@ struct ProcessWriteWatch::State {
       if (!result) return result.error();
       for (const PageRegion& region : result->regions) {
         h.ranges.push_back(PageRange{region.start, region.end});
-        if (!region.categories.contains(Category::wpallowed)) {
-          add_range(replaced, region.start, region.end);
-        }
       }
       h.pages += result->pages;
       if (result->stop_reason == StopReason::max_pages) h.more = true;
-    }
-    // Replaced memory: its whole mapping is re-armed and reported by follow(); drop the
-    // mappings it lies in from `armed` (by what the target's maps say now).
-    if (!replaced.empty()) {
-      auto vmas = proc::read_vmas(pid, false);
-      if (!vmas) return vmas.error();
-      for (const proc::Vma& vma : *vmas) {
-        bool hit = false;
-        for (const PageRange& x : replaced) hit = hit || (x.start < vma.end && x.end > vma.start);
-        if (hit) armed = subtract(armed, PageRange{vma.start, vma.end});
-      }
     }
     return h;
   }
@@ -333,6 +339,12 @@ Result<Harvest> ProcessWriteWatch::collect(const CollectOptions& options) {
       return s.ended_error(harvested.error());
     }
     return harvested.error().with_context(s.describe() + ": collect");
+  }
+  if (auto ok = s.drop_replaced(); !ok) {
+    if (ok.error().kind() == ErrorKind::no_such_process || ok.error().errno_value() == ESRCH) {
+      return s.ended_error(ok.error());
+    }
+    return ok.error().with_context(s.describe() + ": collect");
   }
   if (auto ok = s.follow(true); !ok) {
     if (ok.error().errno_value() == ENOMEM || ok.error().kind() == ErrorKind::no_such_process) {

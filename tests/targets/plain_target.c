@@ -6,7 +6,16 @@
  *   writer  for each line "<first> <count>" on stdin, writes those pages of the region
  *           (user writes); "pread <first> <count>" has the kernel write them (pread from
  *           /dev/zero); "read <first> <count>" only reads them; "threads <n> <first>
- *           <count>" writes them from n threads; prints "done" after each line
+ *           <count>" writes them from n threads; prints "done" after each line.
+ *           Changing the address space: "map <pages>" maps a second region ("mapped
+ *           <addr>" before "done"), "w2 <first> <count>" writes it, "unmap2" unmaps it,
+ *           "remap <pages>" moves it (mremap, "mapped <addr>"), "fixed <first> <count>"
+ *           maps fresh memory over pages of the first region (MAP_FIXED); "fork" forks a
+ *           child that writes page 1 and exits; "exec" runs /bin/sleep 30 in place;
+ *           "ownuffd <first> <count>" registers pages with its own userfaultfd
+ *   storm   argv[2] pages (default 4096), then for each line "<ms>" writes a counter into
+ *           every page three times, in random orders, paced over that long, then prints
+ *           "stopped <writes>"
  * A SIGUSR1 handler counts signals; "signals" on stdin (read and writer modes) prints
  * "signals <n>". */
 #define _GNU_SOURCE
@@ -17,12 +26,18 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/userfaultfd.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 static volatile sig_atomic_t usr1_count;
 static char* region;
+static char* region2;
+static long region2_pages;
 static long page;
 
 static void on_usr1(int sig) {
@@ -42,7 +57,41 @@ static void* write_span(void* arg) {
 
 static void writer_line(const char* line) {
   long first = 0, count = 0, n = 0;
-  if (sscanf(line, "pread %ld %ld", &first, &count) == 2) {
+  if (sscanf(line, "map %ld", &n) == 1) {
+    region2 = mmap(NULL, (size_t)(n * page), PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    region2_pages = n;
+    printf("mapped %p\n", (void*)region2);
+  } else if (sscanf(line, "w2 %ld %ld", &first, &count) == 2) {
+    for (long i = first; i < first + count; ++i) region2[i * page] += 1;
+  } else if (strcmp(line, "unmap2") == 0) {
+    munmap(region2, (size_t)(region2_pages * page));
+  } else if (sscanf(line, "remap %ld", &n) == 1) {
+    region2 = mremap(region2, (size_t)(region2_pages * page), (size_t)(n * page), MREMAP_MAYMOVE);
+    region2_pages = n;
+    printf("mapped %p\n", (void*)region2);
+  } else if (sscanf(line, "fixed %ld %ld", &first, &count) == 2) {
+    mmap(region + first * page, (size_t)(count * page), PROT_READ | PROT_WRITE,
+         MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
+  } else if (strcmp(line, "fork") == 0) {
+    pid_t child = fork();
+    if (child == 0) {
+      region[page] += 1;
+      _exit(0);
+    }
+    waitpid(child, NULL, 0);
+  } else if (strcmp(line, "exec") == 0) {
+    execl("/bin/sleep", "sleep", "30", (char*)NULL);
+  } else if (sscanf(line, "ownuffd %ld %ld", &first, &count) == 2) {
+    long uffd = syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK | 1 /* UFFD_USER_MODE_ONLY */);
+    struct uffdio_api api = {.api = UFFD_API};
+    struct uffdio_register reg = {.range = {(unsigned long)(region + first * page),
+                                            (unsigned long)(count * page)},
+                                  .mode = UFFDIO_REGISTER_MODE_WP};
+    if (uffd < 0 || ioctl((int)uffd, UFFDIO_API, &api) || ioctl((int)uffd, UFFDIO_REGISTER, &reg)) {
+      perror("ownuffd");
+    }
+  } else if (sscanf(line, "pread %ld %ld", &first, &count) == 2) {
     int zero = open("/dev/zero", O_RDONLY);
     for (long i = first; i < first + count; ++i) {
       if (pread(zero, region + i * page, 1, 0) != 1) perror("pread");
@@ -69,9 +118,43 @@ static void writer_line(const char* line) {
   printf("done\n");
 }
 
+/* Writes a counter into every page three times over `ms` milliseconds, each pass in a
+ * fresh pseudo-random order, paced evenly (busy-waiting, no system calls): a non-stop
+ * writer whose pages are each written only a few times, so that a harvest skipped by a
+ * test's negative control leaves pages behind. Returns the number of writes. */
+static long storm(long pages, long ms) {
+  struct timespec start, now;
+  clock_gettime(CLOCK_MONOTONIC, &start);
+  unsigned long x = (unsigned long)start.tv_nsec | 1, writes = 0;
+  long* order = malloc((size_t)pages * sizeof *order);
+  const long passes = 3, total = passes * pages;
+  for (long pass = 0; pass < passes; ++pass) {
+    for (long i = 0; i < pages; ++i) order[i] = i;
+    for (long i = pages - 1; i > 0; --i) {
+      x ^= x << 13;
+      x ^= x >> 7;
+      x ^= x << 17;
+      long j = (long)(x % (unsigned long)(i + 1)), t = order[i];
+      order[i] = order[j];
+      order[j] = t;
+    }
+    for (long i = 0; i < pages; ++i) {
+      ++writes;
+      memcpy(region + order[i] * page + (long)(writes % 64) * 8, &writes, sizeof writes);
+      long due_ns = (long)((double)writes / (double)total * (double)ms * 1e6);
+      do {
+        clock_gettime(CLOCK_MONOTONIC, &now);
+      } while ((now.tv_sec - start.tv_sec) * 1000000000L + (now.tv_nsec - start.tv_nsec) < due_ns);
+    }
+  }
+  free(order);
+  return (long)writes;
+}
+
 int main(int argc, char** argv) {
   const char* mode = argc > 1 ? argv[1] : "read";
   long pages = 64;
+  if (strcmp(mode, "storm") == 0) pages = argc > 2 ? atol(argv[2]) : 4096;
   page = sysconf(_SC_PAGESIZE);
   setvbuf(stdout, NULL, _IOLBF, 0);
   struct sigaction sa;
@@ -107,7 +190,9 @@ int main(int argc, char** argv) {
     }
     line[n] = '\0';
     if (n > 0 && line[n - 1] == '\n') line[n - 1] = '\0';
-    if (strcmp(line, "signals") == 0) {
+    if (strcmp(mode, "storm") == 0) {
+      printf("stopped %ld\n", storm(pages, atol(line)));
+    } else if (strcmp(line, "signals") == 0) {
       printf("signals %d\n", (int)usr1_count);
     } else if (strcmp(mode, "writer") == 0) {
       writer_line(line);

@@ -73,6 +73,27 @@ TEST_F(ProcessWatch, RoundsReportExactlyThePagesWritten) {
   EXPECT_EQ(round(target, *watch, "0 4"), pages_of(target, 0, 4)) << "re-armed";
 }
 
+TEST_F(ProcessWatch, ACollectOfPartOfTheWatchLeavesTheRestArmed) {
+  TargetProcess target({"writer"});
+  ASSERT_GT(target.pid(), 0) << target.error();
+  auto watch = ProcessWriteWatch::attach(target.pid(), target.region(), target.pages() * kPage);
+  ASSERT_TRUE(watch) << watch.error().message();
+  // One command at a time: the target reads a line per read(2).
+  ASSERT_TRUE(target.send("0 2"));
+  ASSERT_EQ(target.read_line(), "done");
+  ASSERT_TRUE(target.send("40 3"));
+  ASSERT_EQ(target.read_line(), "done");
+  auto first_half = watch->collect(target.region(), 32 * kPage);
+  ASSERT_TRUE(first_half) << first_half.error().message();
+  EXPECT_EQ(first_half->ranges, pages_of(target, 0, 2));
+  auto all = watch->collect();
+  ASSERT_TRUE(all) << all.error().message();
+  EXPECT_EQ(all->ranges, pages_of(target, 40, 3)) << "the second half was re-armed";
+  auto outside = watch->collect(target.region() - kPage, kPage);
+  ASSERT_FALSE(outside);
+  EXPECT_EQ(outside.error().kind(), ErrorKind::invalid_argument) << outside.error().message();
+}
+
 TEST_F(ProcessWatch, WholeProcessModeSeesTheRegionAndDestroyingCleansUp) {
   TargetProcess target({"writer"});
   ASSERT_GT(target.pid(), 0) << target.error();

@@ -19,6 +19,8 @@
 #define PAGESCAN_PAGESCAN_H
 
 #include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -67,6 +69,22 @@ typedef struct pagescan_watch pagescan_watch;
  * engine over memory another watch of that engine holds), -ENOTSUP (the forced engine is
  * unavailable or cannot watch this memory). */
 int pagescan_watch_create(void* base, size_t len, unsigned flags, pagescan_watch** out);
+
+/* Watches another process, unmodified (C++: pagescan/process_watch.hpp): [base, base +
+ * len) of process `pid`, or with base and len 0 its whole writable address space,
+ * followed as it changes (a writable mapping that appears is reported whole once). A
+ * userfaultfd is made inside the target for about a millisecond and taken out; the
+ * target's registers, descriptors and mappings are left as they were. flags: the engine
+ * only, PAGESCAN_WATCH_AUTO or PAGESCAN_WATCH_UFFD. On success stores the watch in *out;
+ * pagescan_watch_get, _reset, _engine and _destroy work on it, with base NULL and len 0
+ * meaning the whole watch. Errors: -EINVAL (pid <= 0, unknown flags, KEEP_HUGE, a range
+ * outside the user address space or with no writable mapping, a target already traced),
+ * -EFAULT (out is NULL), -ENOTSUP (another engine; a kernel without PAGEMAP_SCAN or
+ * userfaultfd WP_ASYNC; a kernel thread), -EPERM (ptrace refused: another user, Yama,
+ * no CAP_SYS_PTRACE), -ESRCH (no such process, a zombie; later calls: it exited or ran
+ * a new program). */
+int pagescan_watch_attach(pid_t pid, uint64_t base, uint64_t len, unsigned flags,
+                          pagescan_watch** out);
 
 /* Stores in addrs the page-aligned addresses of the pages of [base, base + len) (inside
  * the watch) written since they were last armed, ascending, at most *count of them, and

@@ -88,8 +88,14 @@ class ProcessWriteWatch {
   // Errors: no_such_process with ended() set when the target exited or exec'd (nothing
   // is lost that was harvested before); kernel_failure otherwise.
   Result<Harvest> collect(const CollectOptions& options = {});
-  // Re-arms the whole watch: every page counts as unwritten from now on.
+  // The same over [base, base + len) only (rounded out to pages; inside the watch, else
+  // EINVAL / invalid_argument); the rest of the watch is left as it is.
+  Result<Harvest> collect(std::uint64_t base, std::uint64_t len,
+                          const CollectOptions& options = {});
+  // Re-arms the whole watch, or [base, base + len) of it: those pages count as unwritten
+  // from now on.
   Result<void> reset();
+  Result<void> reset(std::uint64_t base, std::uint64_t len);
 
   // running, or why collect() failed for good.
   WatchEnd ended() const;

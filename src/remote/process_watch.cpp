@@ -120,6 +120,17 @@ struct ProcessWriteWatch::State {
   std::uint64_t stop_ns = 0;
   WatchEnd end = WatchEnd::running;
 
+  // [base, base + len) rounded out to pages, which must lie inside the watch.
+  Result<PageRange> clip(std::uint64_t base, std::uint64_t len) const {
+    const std::uint64_t a = base & ~(page - 1);
+    const std::uint64_t b = (base + len + page - 1) & ~(page - 1);
+    if (len == 0 || base + len < base || a < lo || b > hi) {
+      return Error(EINVAL, ErrorKind::invalid_argument,
+                   describe() + ": " + range_text(base, base + len) + " is not inside the watch");
+    }
+    return PageRange{a, b};
+  }
+
   std::string describe() const {
     return "watch of pid " + std::to_string(pid) +
            (whole ? std::string(" (whole process)") : " " + range_text(lo, hi));
@@ -149,15 +160,30 @@ struct ProcessWriteWatch::State {
                      " (" + cause.message() + ")");
   }
 
+  // The armed ranges clipped to [qlo, qhi).
+  std::vector<PageRange> armed_within(std::uint64_t qlo, std::uint64_t qhi) const {
+    std::vector<PageRange> clipped;
+    for (const PageRange& r : armed) {
+      if (r.end > qlo && r.start < qhi) {
+        clipped.push_back(PageRange{std::max(r.start, qlo), std::min(r.end, qhi)});
+      }
+    }
+    return clipped;
+  }
+
   // Step 2: arms what is writable in range and not armed; drops what went away. With
   // `report`, the newly armed ranges are queued to be reported whole.
-  Result<void> follow(bool report) {
+  Result<void> follow(std::uint64_t qlo, std::uint64_t qhi, bool report) {
     auto vmas = proc::read_vmas(pid, false);
     if (!vmas) return vmas.error();
-    std::vector<PageRange> still_armed;
+    // Outside [qlo, qhi) everything stays as it is.
+    std::vector<PageRange> still_armed = subtract(armed, PageRange{qlo, qhi});
     std::vector<UntrackedRange> untracked_now;
+    for (const UntrackedRange& u : untracked) {
+      if (u.range.end <= qlo || u.range.start >= qhi) untracked_now.push_back(u);
+    }
     for (const proc::Vma& vma : *vmas) {
-      const std::uint64_t a = std::max(vma.start, lo), b = std::min(vma.end, hi);
+      const std::uint64_t a = std::max(vma.start, qlo), b = std::min(vma.end, qhi);
       if (a >= b || vma.perms.size() < 2 || vma.perms[1] != 'w' || vma.pfnmap()) continue;
       // What of it was armed before stays armed (harvested just now).
       for (const PageRange& r : armed) {
@@ -179,6 +205,10 @@ struct ProcessWriteWatch::State {
       }
     }
     armed = std::move(still_armed);
+    std::sort(untracked_now.begin(), untracked_now.end(),
+              [](const UntrackedRange& x, const UntrackedRange& y) {
+                return x.range.start < y.range.start;
+              });
     untracked = std::move(untracked_now);
     return {};
   }
@@ -187,9 +217,9 @@ struct ProcessWriteWatch::State {
   // `armed`, so follow() arms it and reports it whole. One scan for pages that are not
   // WPALLOWED: the kernel skips registered VMAs whole (a VMA-level category), so this
   // costs a walk of the replaced memory only.
-  Result<void> drop_replaced() {
+  Result<void> drop_replaced(std::uint64_t qlo, std::uint64_t qhi) {
     std::vector<PageRange> replaced;
-    for (const PageRange& r : armed) {
+    for (const PageRange& r : armed_within(qlo, qhi)) {
       ScanOptions options;
       options.backend = BackendChoice::kernel;
       auto result =
@@ -206,9 +236,10 @@ struct ProcessWriteWatch::State {
   // Step 1: the written pages of the armed ranges, re-armed with `reset`. PAGEMAP_SCAN
   // with WP_MATCHING skips memory that is not registered (a replaced part) entirely:
   // drop_replaced() finds it.
-  Result<Harvest> harvest(std::uint64_t max_pages, bool reset) {
+  Result<Harvest> harvest(std::uint64_t qlo, std::uint64_t qhi, std::uint64_t max_pages,
+                          bool reset) {
     Harvest h;
-    for (const PageRange& r : armed) {
+    for (const PageRange& r : armed_within(qlo, qhi)) {
       std::uint64_t budget = 0;
       if (max_pages) {
         if (h.pages >= max_pages) {
@@ -291,7 +322,8 @@ Result<ProcessWriteWatch> ProcessWriteWatch::attach(pid_t pid, std::uint64_t bas
   auto uffd = kernel::Userfaultfd::adopt(injection->fd, features);
   if (!uffd) return uffd.error().with_context(state->describe());
   state->uffd.emplace(std::move(*uffd));
-  if (auto ok = state->follow(false); !ok) return ok.error().with_context(state->describe());
+  if (auto ok = state->follow(state->lo, state->hi, false); !ok)
+    return ok.error().with_context(state->describe());
   if (state->armed.empty()) {
     return Error(
         EINVAL, ErrorKind::invalid_argument,
@@ -327,69 +359,77 @@ WatchEnd ProcessWriteWatch::ended() const {
 }
 
 Result<Harvest> ProcessWriteWatch::collect(const CollectOptions& options) {
+  return collect(state_->lo, state_->hi - state_->lo, options);
+}
+
+Result<Harvest> ProcessWriteWatch::collect(std::uint64_t base, std::uint64_t len,
+                                           const CollectOptions& options) {
   State& s = *state_;
   if (s.end != WatchEnd::running) {
     return Error(ESRCH, ErrorKind::no_such_process,
                  s.describe() + ": ended (" + std::string(to_string(s.end)) + ")");
   }
-  auto harvested = s.harvest(options.max_pages, options.reset);
+  auto query = s.clip(base, len);
+  if (!query) return query.error();
+  const std::uint64_t qlo = query->start, qhi = query->end;
+  auto gone = [&](const Error& e) {
+    return e.kind() == ErrorKind::no_such_process || e.errno_value() == ESRCH ||
+           e.errno_value() == ENOMEM;
+  };
+  auto harvested = s.harvest(qlo, qhi, options.max_pages, options.reset);
   if (!harvested) {
-    if (harvested.error().kind() == ErrorKind::no_such_process ||
-        harvested.error().errno_value() == ESRCH) {
-      return s.ended_error(harvested.error());
-    }
+    if (gone(harvested.error())) return s.ended_error(harvested.error());
     return harvested.error().with_context(s.describe() + ": collect");
   }
-  if (auto ok = s.drop_replaced(); !ok) {
-    if (ok.error().kind() == ErrorKind::no_such_process || ok.error().errno_value() == ESRCH) {
-      return s.ended_error(ok.error());
-    }
-    return ok.error().with_context(s.describe() + ": collect");
+  Result<void> followed = s.drop_replaced(qlo, qhi);
+  if (followed) followed = s.follow(qlo, qhi, true);
+  if (!followed) {
+    if (gone(followed.error())) return s.ended_error(followed.error());
+    return followed.error().with_context(s.describe() + ": following its mappings");
   }
-  if (auto ok = s.follow(true); !ok) {
-    if (ok.error().errno_value() == ENOMEM || ok.error().kind() == ErrorKind::no_such_process) {
-      return s.ended_error(ok.error());
-    }
-    return ok.error().with_context(s.describe() + ": following its mappings");
-  }
-  // Whole reports first (within the page budget), then the harvest, merged.
+  // Whole reports in the query first (within the page budget), then the harvest.
   Harvest out;
   std::vector<PageRange> all;
   std::vector<PageRange> still_pending;
-  std::uint64_t budget = options.max_pages;
-  for (const PageRange& r : s.report_whole) {
-    std::uint64_t pages = (r.end - r.start) / s.page;
-    if (budget && out.pages >= budget) {
-      still_pending.push_back(r);
-      out.more = true;
-      continue;
+  std::uint64_t taken = 0;
+  for (const PageRange& pending : s.report_whole) {
+    for (const PageRange& outside : subtract({pending}, PageRange{qlo, qhi})) {
+      still_pending.push_back(outside);
     }
-    std::uint64_t take = budget ? std::min(pages, budget - out.pages) : pages;
-    add_range(all, r.start, r.start + take * s.page);
-    out.pages += take;
+    const PageRange r{std::max(pending.start, qlo), std::min(pending.end, qhi)};
+    if (r.start >= r.end) continue;
+    const std::uint64_t pages = (r.end - r.start) / s.page;
+    std::uint64_t take = pages;
+    if (options.max_pages)
+      take = std::min(pages, options.max_pages - std::min(options.max_pages, taken));
+    if (take) add_range(all, r.start, r.start + take * s.page);
+    taken += take;
     if (take < pages) {
       still_pending.push_back(PageRange{r.start + take * s.page, r.end});
       out.more = true;
     }
   }
-  if (options.reset) {
-    s.report_whole = std::move(still_pending);
-  }
+  if (options.reset) s.report_whole = std::move(still_pending);
   for (const PageRange& r : harvested->ranges) add_range(all, r.start, r.end);
   out.more = out.more || harvested->more;
   out.ranges = std::move(all);
-  out.pages = 0;
   for (const PageRange& r : out.ranges) out.pages += (r.end - r.start) / s.page;
   return out;
 }
 
 Result<void> ProcessWriteWatch::reset() {
+  return reset(state_->lo, state_->hi - state_->lo);
+}
+
+Result<void> ProcessWriteWatch::reset(std::uint64_t base, std::uint64_t len) {
   State& s = *state_;
-  for (const PageRange& r : s.armed) {
+  auto query = s.clip(base, len);
+  if (!query) return query.error();
+  for (const PageRange& r : s.armed_within(query->start, query->end)) {
     auto ok = s.uffd->write_protect(reinterpret_cast<void*>(r.start), r.end - r.start, true);
     if (!ok) return ok.error().with_context(s.describe() + ": reset");
   }
-  s.report_whole.clear();
+  s.report_whole = subtract(s.report_whole, *query);
   return {};
 }
 

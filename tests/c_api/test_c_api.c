@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "pagescan/pagescan.h"
@@ -289,6 +290,70 @@ static void check_keep_huge(void) {
   munmap(raw, 3 * huge);
 }
 
+/* pagescan_watch_attach on a forked child (its own copy of `region`), driven over a pipe:
+ * each byte written is a page index it writes; it answers with one byte when done. */
+static void check_attach(void) {
+  pagescan_watch* const sentinel = (pagescan_watch*)(uintptr_t)0x1234;
+  pagescan_watch* out = sentinel;
+  int to_child[2], from_child[2];
+  context = "attach";
+  CHECK_RC(pagescan_watch_attach(0, 0, 0, PAGESCAN_WATCH_AUTO, &out), -EINVAL);
+  CHECK_RC(pagescan_watch_attach(getpid(), 0, 0, PAGESCAN_WATCH_AUTO, NULL), -EFAULT);
+  CHECK_RC(pagescan_watch_attach(getpid(), 0, 0, PAGESCAN_WATCH_MPROTECT, &out), -ENOTSUP);
+  CHECK_RC(
+      pagescan_watch_attach(getpid(), 0, 0, PAGESCAN_WATCH_AUTO | PAGESCAN_WATCH_KEEP_HUGE, &out),
+      -EINVAL);
+  CHECK_RC(pagescan_watch_attach(0x3ffffff0, 0, 0, PAGESCAN_WATCH_AUTO, &out), -ESRCH);
+  CHECK(out == sentinel);
+  if (pipe(to_child) != 0 || pipe(from_child) != 0) {
+    perror("pipe");
+    ++failures;
+    return;
+  }
+  pid_t child = fork();
+  if (child == 0) {
+    unsigned char index;
+    close(to_child[1]);
+    close(from_child[0]);
+    while (read(to_child[0], &index, 1) == 1) {
+      region[index * page] += 1;
+      if (write(from_child[1], &index, 1) != 1) _exit(1);
+    }
+    _exit(0);
+  }
+  pagescan_watch* w = NULL;
+  int rc = pagescan_watch_attach(child, (uint64_t)(uintptr_t)region, kPages * page,
+                                 PAGESCAN_WATCH_AUTO, &w);
+  if (rc == -ENOTSUP) {
+    printf("skip attach: this kernel cannot watch another process (%s)\n", strerror(-rc));
+  } else {
+    CHECK_RC(rc, 0);
+  }
+  if (rc == 0) {
+    void* addrs[kCapacity];
+    size_t count = kCapacity;
+    unsigned char pages[] = {2, 3, 9};
+    CHECK(strcmp(pagescan_watch_engine(w), "uffd") == 0);
+    for (size_t i = 0; i < sizeof pages; ++i) {
+      unsigned char done;
+      CHECK(write(to_child[1], &pages[i], 1) == 1 && read(from_child[0], &done, 1) == 1);
+    }
+    CHECK_RC(pagescan_watch_get(w, NULL, 0, PAGESCAN_WATCH_RESET, addrs, &count), 0);
+    CHECK(count == 3);
+    for (size_t i = 0; i < count && i < 3; ++i) CHECK(addrs[i] == region + pages[i] * page);
+    count = kCapacity;
+    CHECK_RC(pagescan_watch_get(w, region, kPages * page, PAGESCAN_WATCH_RESET, addrs, &count), 0);
+    CHECK(count == 0);
+    CHECK_RC(pagescan_watch_get(w, outside, page, 0, addrs, &count), -EINVAL);
+    pagescan_watch_destroy(w);
+  }
+  close(to_child[1]);
+  close(from_child[0]);
+  waitpid(child, NULL, 0);
+  close(to_child[0]);
+  close(from_child[1]);
+}
+
 int main(void) {
   page = (size_t)sysconf(_SC_PAGESIZE);
   /* Three mappings' worth of space: the region in the middle, unmapped guards around it. */
@@ -309,6 +374,7 @@ int main(void) {
 
   check_errors();
   check_keep_huge();
+  check_attach();
   for (size_t i = 0; i < sizeof kEngines / sizeof kEngines[0]; ++i) {
     pagescan_watch* probe = NULL;
     if (pagescan_watch_create(region, page, kEngines[i], &probe) != 0) {

@@ -687,7 +687,8 @@ TEST_F(CliMap, FiltersAndSortChooseTheRows) {
   json big = map_json({"--min-size", "64K"});
   ASSERT_GT(big["vmas"].size(), 0u);
   for (const json& v : big["vmas"]) EXPECT_GE(v["bytes"].get<std::uint64_t>(), 65536u);
-  EXPECT_EQ(map_json({"--min-size", "65536"})["vmas"], big["vmas"]);
+  // The same rows; smaps figures (Pss above all) move between two runs.
+  EXPECT_EQ(without_smaps(map_json({"--min-size", "65536"})["vmas"]), without_smaps(big["vmas"]));
 
   json by_size = map_json({"--sort", "size"});
   ASSERT_EQ(by_size["vmas"].size(), all["vmas"].size());

@@ -231,7 +231,8 @@ TEST_F(CliScanVma, WholeAddressSpaceWithVmaFitsEightyColumnsAndEveryRowHasOneVma
   CliRun js = run_cli({"scan", pid, "--with-vma", "--json"});
   ASSERT_EQ(js.exit_code, 0) << js.describe();
   const std::vector<MapsLine> now = maps_of(child->pid());
-  for (const json& r : json::parse(js.out)["regions"]) {
+  const json doc = json::parse(js.out);  // kept: a range-for over a temporary's member dangles
+  for (const json& r : doc["regions"]) {
     const std::uint64_t start = std::stoull(r["start"].get<std::string>(), nullptr, 16);
     const std::uint64_t end = std::stoull(r["end"].get<std::string>(), nullptr, 16);
     const MapsLine* m = containing(now, start);

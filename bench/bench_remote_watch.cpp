@@ -13,16 +13,19 @@
 //   arm_1GiB          create the watch over the 1 GiB (remote: attach, i.e. the injection
 //                     and arming); counters ms (CPU), wall_ms;
 //   collect_1GiB/<p>  collect-and-re-arm after <p> per mille of the pages were written at
-//                     random (writes untimed); counters ms, ns_per_dirty_page, exact;
+//                     random (writes untimed); counters ms, ns_per_dirty_page, exact,
+//                     tlb_ipis (TLB shootdown interrupts per collect, system-wide);
 //   collect_busy/10   the same at 1%, with the watched address space running on another
 //                     CPU during the collect (remote: the target spins; in_process: a
-//                     second thread spins), so re-protecting pages must flush that CPU's
-//                     TLB; counters ms, overlap (1: the spin covered every collect);
+//                     second thread spins; the tracker pinned to one CPU, the spinner to
+//                     another), so re-protecting pages must flush that CPU's TLB;
+//                     counters as above and overlap (1: the spin covered every collect);
 //   cycle             write 4096 random pages, then collect: writer CPU + tracker CPU per
 //                     dirty page (counter ns_per_dirty_page; write_ns and collect_ns per
 //                     page apart; wall_ns per page for remote, pipe round trip included);
 //   attach_stop/<t>   remote only: 50 attaches over one page of the region, the target
-//                     idle (blocked in read) or busy (spinning); counters median_ms,
+//                     idle (blocked in read) or busy (spinning, pinned to another CPU
+//                     than the tracker); counters median_ms,
 //                     max_ms from attach_stop_ns();
 //   top_1Hz           remote only: a whole-process watch collected once a second for 10 s
 //                     while the target writes 1% of the 1 GiB per second; counter
@@ -31,6 +34,7 @@
 // run, and the targets (remote cycle <= 1.2x in-process; attach stop <= 5 ms
 // median; top <= 1% of a core). Nothing here runs in `make test`: it is only built.
 #include <fcntl.h>
+#include <sched.h>
 #include <signal.h>
 #include <spawn.h>
 #include <sys/mman.h>
@@ -47,11 +51,13 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <fstream>
 #include <map>
 #include <memory>
 #include <numeric>
 #include <optional>
 #include <random>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -93,6 +99,48 @@ std::uint32_t region_pages() {
 [[noreturn]] void die(const std::string& what) {
   std::fprintf(stderr, "bench_remote_watch: %s\n", what.c_str());
   std::exit(1);
+}
+
+// The CPUs this process may use, as it started.
+cpu_set_t& all_cpus() {
+  static cpu_set_t set = [] {
+    cpu_set_t s;
+    CPU_ZERO(&s);
+    ::sched_getaffinity(0, sizeof s, &s);
+    return s;
+  }();
+  return set;
+}
+// Pins thread `tid` (0: the caller) to the n-th CPU this process may use, or with n -1
+// lets it run on all of them again. The busy cases pin the tracker to the first and the
+// spinning address space to the second, so "on another CPU" holds by construction.
+void pin(pid_t tid, int n) {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  int seen = 0;
+  for (int cpu = 0; cpu < CPU_SETSIZE; ++cpu) {
+    if (!CPU_ISSET(cpu, &all_cpus())) continue;
+    if (n < 0 || seen++ == n) CPU_SET(cpu, &set);
+  }
+  if (CPU_COUNT(&set) == 0) return;  // one CPU: nothing to separate
+  ::sched_setaffinity(tid, sizeof set, &set);
+}
+
+// TLB shootdown interrupts received by all CPUs so far (/proc/interrupts, row TLB:).
+// System-wide: other jobs on the machine add a little.
+std::uint64_t tlb_shootdowns() {
+  std::ifstream in("/proc/interrupts");
+  std::string line;
+  while (std::getline(in, line)) {
+    std::istringstream words(line);
+    std::string label;
+    words >> label;
+    if (label != "TLB:") continue;
+    std::uint64_t total = 0, n = 0;
+    while (words >> n) total += n;
+    return total;
+  }
+  return 0;
 }
 
 // `count` distinct random page indexes of the region, from a fixed seed: both sides get
@@ -277,6 +325,7 @@ class InProcess final : public Side {
     stop_ = false;
     running_ = false;
     spinner_ = std::thread([this] {
+      pin(0, 1);
       running_ = true;
       volatile std::uint64_t sum = 0;
       while (!stop_.load(std::memory_order_relaxed)) sum = sum + 1;
@@ -308,11 +357,15 @@ class Remote final : public Side {
   void disarm() override { watch_.reset(); }
   long long collect(std::string& error) override { return pages_of(watch_->collect(), error); }
   void start_spin(std::uint64_t ms) override {
+    pin(target().pid(), 1);
     target().send(Op::spin, 0, ms);
     // It reads the command and starts spinning within this (its CPU is otherwise idle).
     ::usleep(2'000);
   }
-  void end_spin() override { (void)target().reply(); }
+  void end_spin() override {
+    (void)target().reply();
+    pin(target().pid(), -1);
+  }
 
  private:
   std::optional<ProcessWriteWatch> watch_;
@@ -388,16 +441,19 @@ void collect_1gib(benchmark::State& state, Where where, bool busy) {
   s.write(random_pages(region_pages() / 1000, 1), 1);
   (void)s.collect(error);
   constexpr std::uint64_t kSpinMs = 300;
+  if (busy) pin(0, 0);
   double cpu = 0;
-  std::uint64_t iteration = 0;
+  std::uint64_t iteration = 0, tlb = 0;
   bool exact = true, overlap = true;
   for (auto _ : state) {
     ++iteration;
     s.write(random_pages(dirty, per_mille * 1000 + iteration), iteration);
     if (busy) s.start_spin(kSpinMs);
+    const std::uint64_t tlb0 = tlb_shootdowns();
     const std::uint64_t w0 = wall(), c0 = thread_cpu();
     const long long reported = s.collect(error);
     const std::uint64_t c1 = thread_cpu(), w1 = wall();
+    tlb += tlb_shootdowns() - tlb0;
     if (busy) {
       // The spin started up to 2 ms before w0; it must outlast the collect.
       overlap = overlap && (w1 - w0) + 2'000'000 < kSpinMs * 1'000'000;
@@ -412,15 +468,20 @@ void collect_1gib(benchmark::State& state, Where where, bool busy) {
     cpu += static_cast<double>(c1 - c0);
   }
   s.disarm();
+  if (busy) pin(0, -1);
   if (!iteration) return;
   const double ms = cpu / static_cast<double>(iteration) * 1e-6;
   state.counters["ms"] = ms;
   state.counters["ns_per_dirty_page"] = ms * 1e6 / dirty;
+  state.counters["tlb_ipis"] = static_cast<double>(tlb) / static_cast<double>(iteration);
   state.counters["exact"] = exact ? 1 : 0;
   if (busy) state.counters["overlap"] = overlap ? 1 : 0;
-  const std::string key = std::string(busy ? "collect_busy/" : "collect/") +
-                          std::to_string(per_mille) + "/" + name_of(where);
+  const std::string prefix =
+      std::string(busy ? "collect_busy/" : "collect/") + std::to_string(per_mille);
+  const std::string key = prefix + "/" + name_of(where);
   keep(key, ms);
+  keep(prefix + "#tlb/" + name_of(where),
+       static_cast<double>(tlb) / static_cast<double>(iteration));
   if (!exact) results()[key + "#inexact"] = 1;
   if (busy && !overlap) results()[key + "#no_overlap"] = 1;
 }
@@ -470,6 +531,7 @@ void cycle(benchmark::State& state, Where where) {
 // after the target runs again, so the range does not change the stop).
 void attach_stop(benchmark::State& state, bool busy) {
   constexpr std::uint64_t kSpinMs = 60;
+  if (busy) pin(0, 0);
   std::vector<double> stops;
   std::string error;
   for (auto _ : state) {
@@ -490,6 +552,7 @@ void attach_stop(benchmark::State& state, bool busy) {
       side(Where::remote).end_spin();
     }
   }
+  if (busy) pin(0, -1);
   if (stops.empty()) return;
   std::sort(stops.begin(), stops.end());
   const double median = stops.size() % 2
@@ -618,6 +681,8 @@ void print_summary() {
   row("collect, 1% written (ms)", "collect/10", "%.3f");
   row("collect, 10% written (ms)", "collect/100", "%.3f");
   row("collect, 1% written, watched mm busy on another CPU (ms)", "collect_busy/10", "%.3f");
+  row("  TLB shootdown interrupts per collect, idle (system-wide)", "collect/10#tlb", "%.0f");
+  row("  TLB shootdown interrupts per collect, busy (system-wide)", "collect_busy/10#tlb", "%.0f");
   row("cycle: write 4096 pages + collect (ns/dirty page)", "cycle", "%.0f");
   row("  of which the writes (writer CPU, ns/page)", "cycle_write", "%.0f");
   row("  of which the collect (tracker CPU, ns/page)", "cycle_collect", "%.0f");

@@ -237,7 +237,9 @@ TEST(CliCommandList, EveryMessageNamingCommandsNamesThemAll) {
     EXPECT_EQ(run.exit_code, 2) << run.describe();
     std::string line = single_line(run.err);
     ASSERT_FALSE(line.empty()) << run.describe();
-    EXPECT_NE(line.find("(expected scan, map, features, demo or help)"), std::string::npos) << line;
+    EXPECT_NE(line.find("(expected scan, map, features, demo, watch, top or help)"),
+              std::string::npos)
+        << line;
   }
 }
 

@@ -6,7 +6,8 @@
  *   writer  for each line "<first> <count>" on stdin, writes those pages of the region
  *           (user writes); "pread <first> <count>" has the kernel write them (pread from
  *           /dev/zero); "read <first> <count>" only reads them; "threads <n> <first>
- *           <count>" writes them from n threads; prints "done" after each line
+ *           <count>" writes them from n threads; "spin <first> <count>" starts a thread
+ *           that writes them every 20 ms until the end; prints "done" after each line
  * A SIGUSR1 handler counts signals; "signals" on stdin (read and writer modes) prints
  * "signals <n>". */
 #define _GNU_SOURCE
@@ -40,6 +41,15 @@ static void* write_span(void* arg) {
   return NULL;
 }
 
+static void* spin_span(void* arg) {
+  struct timespec pause = {0, 20 * 1000000L};
+  for (;;) {
+    write_span(arg);
+    nanosleep(&pause, NULL);
+  }
+  return NULL;
+}
+
 static void writer_line(const char* line) {
   long first = 0, count = 0, n = 0;
   if (sscanf(line, "pread %ld %ld", &first, &count) == 2) {
@@ -62,6 +72,13 @@ static void writer_line(const char* line) {
       pthread_create(&threads[t], NULL, write_span, &spans[t]);
     }
     for (long t = 0; t < n && t < 16; ++t) pthread_join(threads[t], NULL);
+  } else if (sscanf(line, "spin %ld %ld", &first, &count) == 2) {
+    static struct span spun;
+    pthread_t thread;
+    spun.first = first;
+    spun.count = count;
+    pthread_create(&thread, NULL, spin_span, &spun);
+    pthread_detach(thread);
   } else if (sscanf(line, "%ld %ld", &first, &count) == 2) {
     struct span s = {first, count};
     write_span(&s);

@@ -187,6 +187,40 @@ TEST_F(CliWatch, EndOfInputBeforeAnyRoundEndsCleanly) {
   EXPECT_FALSE(any_uffd_wp_registered(target.pid()));
 }
 
+// Whether some range of `list` covers [start, end) / meets it.
+bool covers(const Json& list, std::uint64_t start, std::uint64_t end, bool whole) {
+  for (const Json& r : list) {
+    const std::uint64_t s = std::stoull(r["start"].get<std::string>(), nullptr, 16);
+    const std::uint64_t e = std::stoull(r["end"].get<std::string>(), nullptr, 16);
+    if (whole ? (s <= start && e >= end) : (s < end && e > start)) return true;
+  }
+  return false;
+}
+
+TEST_F(CliWatch, TheWholeProcessIsFollowedAMappingThatAppearsIsReportedOnce) {
+  Pagescan watch({"watch", std::to_string(target.pid()), "--trigger", "stdin", "--json"});
+  ASSERT_FALSE(watch.read_line().empty());
+  ASSERT_TRUE(target.send("map 4"));
+  const std::string mapped = target.read_line();
+  ASSERT_EQ(mapped.rfind("mapped 0x", 0), 0u) << mapped;
+  ASSERT_EQ(target.read_line(), "done");
+  const std::uint64_t added = std::stoull(mapped.substr(7), nullptr, 16);
+  ASSERT_TRUE(watch.send(""));
+  Json first = parse_line(watch.read_line());
+  EXPECT_TRUE(covers(first["written"], added, added + 4 * kPage, true)) << first.dump();
+  ASSERT_TRUE(watch.send(""));  // untouched since: not reported again
+  Json second = parse_line(watch.read_line());
+  EXPECT_FALSE(covers(second["written"], added, added + 4 * kPage, false)) << second.dump();
+  target_does(target, "0 1");  // and the region is still tracked
+  ASSERT_TRUE(watch.send(""));
+  Json third = parse_line(watch.read_line());
+  EXPECT_TRUE(covers(third["written"], target.region(), target.region() + kPage, true));
+  EXPECT_FALSE(
+      covers(third["written"], target.region() + kPage, target.region() + 64 * kPage, false));
+  watch.close_input();
+  EXPECT_EQ(parse_line(watch.read_line())["ended"], "eof");
+}
+
 TEST_F(CliWatch, TheTargetsExitEndsTheWatch) {
   Pagescan watch({"watch", std::to_string(target.pid()), "--range", region_range(target),
                   "--trigger", "stdin", "--json"});
@@ -198,6 +232,19 @@ TEST_F(CliWatch, TheTargetsExitEndsTheWatch) {
   EXPECT_EQ(ended,
             Json::parse("{\"pid\":" + std::to_string(target.pid()) + ",\"ended\":\"exited\"}"));
   EXPECT_EQ(watch.wait_exit(), 0);
+}
+
+TEST_F(CliWatch, AnExecEndsTheWatch) {
+  Pagescan watch({"watch", std::to_string(target.pid()), "--trigger", "stdin", "--json"});
+  ASSERT_FALSE(watch.read_line().empty());
+  target_does(target, "exec");
+  // cat echoes: once it does, the exec is complete.
+  ASSERT_TRUE(target.send("still here"));
+  ASSERT_EQ(target.read_line(), "still here");
+  ASSERT_TRUE(watch.send(""));
+  EXPECT_EQ(parse_line(watch.read_line())["ended"], "exec");
+  EXPECT_EQ(watch.wait_exit(), 0);
+  EXPECT_FALSE(any_uffd_wp_registered(target.pid()));
 }
 
 TEST_F(CliWatch, AKilledTargetIsToldApartWhileItIsAZombie) {

@@ -7,7 +7,10 @@
  *           (user writes); "pread <first> <count>" has the kernel write them (pread from
  *           /dev/zero); "read <first> <count>" only reads them; "threads <n> <first>
  *           <count>" writes them from n threads; "spin <first> <count>" starts a thread
- *           that writes them every 20 ms until the end; prints "done" after each line
+ *           that writes them every 20 ms until the end; "exec" executes /bin/cat (which
+ *           goes on reading stdin, in a new address space); "map <pages>" maps that many new
+ *           anonymous read-write pages (untouched) and prints "mapped <address>"; prints
+ *           "done" after each line
  * A SIGUSR1 handler counts signals; "signals" on stdin (read and writer modes) prints
  * "signals <n>". */
 #define _GNU_SOURCE
@@ -72,6 +75,14 @@ static void writer_line(const char* line) {
       pthread_create(&threads[t], NULL, write_span, &spans[t]);
     }
     for (long t = 0; t < n && t < 16; ++t) pthread_join(threads[t], NULL);
+  } else if (sscanf(line, "map %ld", &count) == 1) {
+    void* added = mmap(NULL, (size_t)(count * page), PROT_READ | PROT_WRITE,
+                       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    printf("mapped %p\n", added);
+  } else if (strcmp(line, "exec") == 0) {
+    printf("done\n");
+    execl("/bin/cat", "cat", (char*)NULL);
+    perror("execl");
   } else if (sscanf(line, "spin %ld %ld", &first, &count) == 2) {
     static struct span spun;
     pthread_t thread;

@@ -133,6 +133,7 @@ Command add_top_command(CLI::App& app) {
       "When standard output is not a terminal, each round is printed as lines, as 'pagescan "
       "watch' does. The tracking is watch's: see 'pagescan watch --help'.");
   add_shared_arguments(sub, kShape, o->shared);
+  target_is_another_process(sub);
   add_value_option(sub, "--interval", o->interval,
                    "seconds between refreshes, fractions allowed (default 1)", "SECONDS");
   sub->add_flag("--ascii", o->ascii, "heat strips in ASCII instead of Unicode blocks");

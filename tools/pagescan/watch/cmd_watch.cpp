@@ -165,6 +165,7 @@ Command add_watch_command(CLI::App& app) {
       "target left as it was. Watching needs ptrace rights over the target (same user and "
       "Yama ptrace_scope, or CAP_SYS_PTRACE); a traced target (gdb) is refused.");
   add_shared_arguments(sub, kShape, o->shared);
+  target_is_another_process(sub);
   sub->add_option("--range", o->ranges,
                   "watch only START-END, hex (0x...) or decimal; may repeat (default: all)")
       ->type_name("START-END")

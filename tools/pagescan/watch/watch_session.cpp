@@ -81,6 +81,10 @@ Parsed<pid_t> watch_target(const Target& target, const std::string& command) {
   return {target.pid, std::nullopt};
 }
 
+void target_is_another_process(CLI::App* command) {
+  command->get_option("target")->description("the process id of another process (required)");
+}
+
 Result<WatchSet> WatchSet::attach(pid_t pid, std::vector<AddressRange> ranges) {
   WatchSet set;
   set.pid_ = pid;
@@ -178,8 +182,11 @@ Pacer::Pacer(Mode mode, double seconds) : mode_(mode), seconds_(seconds), start_
   if (::sigprocmask(SIG_BLOCK, &set, nullptr) == 0) {
     signal_fd_ = ::signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
   }
-  // Keys come only from a terminal: /dev/null or a pipe on stdin would wake every poll.
-  if (mode_ == Mode::keys && !::isatty(STDIN_FILENO)) stdin_ended_ = true;
+  // Stdin is left alone by interval rounds, and keys come only from a terminal (/dev/null
+  // or a pipe on stdin would wake every poll).
+  if (mode_ == Mode::interval || (mode_ == Mode::keys && !::isatty(STDIN_FILENO))) {
+    stdin_ended_ = true;
+  }
 }
 
 Pacer::~Pacer() {

@@ -48,12 +48,12 @@ class CliTop : public ::testing::Test {
     ASSERT_TRUE(target.send("spin 0 8"));  // 8 pages written every 20 ms from now on
     ASSERT_EQ(target.read_line(), "done");
   }
-  // `top` on an 80x24 terminal until it has drawn round 3, then `input`.
-  PtyRun top_until_round_3(const PtyInput& input) {
+  // `top` on a terminal (80x24 unless said) until it has drawn round 3, then `input`.
+  PtyRun top_until_round_3(const PtyInput& input, TerminalSize size = {80, 24}) {
     PtyInput step = input;
-    step.after = "round 3 ";
+    step.after = "round 3,";
     return run_in_pty(PAGESCAN_CLI_PATH, {"top", std::to_string(target.pid()), "--interval", "0.1"},
-                      {"TERM=xterm"}, 30, {80, 24}, {step});
+                      {"TERM=xterm"}, 30, size, {step});
   }
   void expect_terminal_restored(const PtyRun& run) {
     ASSERT_TRUE(run.before && run.during && run.after);
@@ -88,6 +88,20 @@ TEST_F(CliTop, OnATerminalItShowsTheMappingsWrittenAndQuitsOnQ) {
   for (const auto& frame : frames) {
     EXPECT_LE(frame.size(), 24u) << "more rows than the terminal";
     for (const std::string& line : frame) EXPECT_LE(display_columns(line), 80u) << line;
+  }
+  expect_terminal_restored(run);
+}
+
+TEST_F(CliTop, ASmallTerminalIsFilledNotOverrun) {
+  PtyRun run = top_until_round_3({"", "q", 0}, {40, 5});
+  ASSERT_FALSE(run.timed_out) << run.out;
+  EXPECT_EQ(run.exit_code, 0) << run.out;
+  const auto frames = frames_of(run.out);
+  ASSERT_GE(frames.size(), 4u) << run.out;
+  EXPECT_EQ(frames.back().size(), 5u) << "the rows were not all used";
+  for (const auto& frame : frames) {
+    EXPECT_LE(frame.size(), 5u) << "more rows than the terminal";
+    for (const std::string& line : frame) EXPECT_LE(display_columns(line), 40u) << line;
   }
   expect_terminal_restored(run);
 }

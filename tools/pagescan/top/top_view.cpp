@@ -25,6 +25,12 @@ std::string rate_text(std::uint64_t pages, double seconds) {
          "/s";
 }
 
+// ASCII `text` in at most `width` columns, its end cut off ("…") when it is longer.
+std::string cut(const std::string& text, std::size_t width) {
+  if (text.size() <= width) return text;
+  return text.substr(0, width - 1) + "\u2026";
+}
+
 std::string strip_text(const TopRow& row, std::uint32_t cells, bool ascii) {
   const std::uint64_t page = page_size();
   Strip strip(row.vma.length() / page, cells, 1);
@@ -71,14 +77,14 @@ std::vector<const TopRow*> TopModel::sorted() const {
 std::vector<std::string> render_top(const TopModel& model, const TopScreen& screen) {
   const std::size_t width = screen.width;
   std::vector<std::string> lines;
-  lines.push_back(
-      shorten_path(fmt::format("pid {} ({}), every {:g} s, round {} | q or Ctrl-C quits",
-                               screen.pid, screen.engine, screen.interval, model.rounds()),
-                   width));
-  lines.push_back(shorten_path(fmt::format("written: {} now, {} since the start",
-                                           rate_text(model.last_pages(), model.seconds()),
-                                           human_size(model.total_pages() * page_size())),
-                               width));
+  // The header lines say the most important first: a narrow screen cuts their ends.
+  lines.push_back(cut(fmt::format("pid {}, round {}, every {:g} s ({}); q or Ctrl-C quits",
+                                  screen.pid, model.rounds(), screen.interval, screen.engine),
+                      width));
+  lines.push_back(cut(fmt::format("written: {} now, {} since the start",
+                                  rate_text(model.last_pages(), model.seconds()),
+                                  human_size(model.total_pages() * page_size())),
+                      width));
   // The mapping gets up to 30 columns; the strip the rest, when there is room for one.
   const std::size_t rest = width > kNumbers ? width - kNumbers : 8;
   std::size_t name = std::min<std::size_t>(30, rest);

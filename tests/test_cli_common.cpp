@@ -26,7 +26,9 @@ namespace {
 
 using nlohmann::json;
 
-const std::vector<std::string> kCommands = {"scan", "map", "features", "demo"};
+const std::vector<std::string> kCommands = {"scan", "map", "features", "demo", "watch", "top"};
+// A pid no process has (above pid_max): watch and top never get to attach to it.
+const std::string kNoPid = "999999999";
 
 std::string hex(std::uint64_t v) {
   std::ostringstream s;
@@ -108,7 +110,8 @@ TEST(CliSharedOptions, SameNamesAndSameMessagesInEveryCommand) {
   const std::vector<Shared> commands = {{"scan", {"self"}, "table, json or csv", true},
                                         {"map", {"self"}, "table, json or csv", true},
                                         {"features", {}, "table or json", false},
-                                        {"demo", {}, "table or json", true}};
+                                        {"demo", {}, "table or json", true},
+                                        {"watch", {kNoPid}, "table, json or csv", false}};
   for (const Shared& c : commands) {
     SCOPED_TRACE(c.command);
     CliRun help = run_cli({c.command, "--help"});
@@ -149,7 +152,9 @@ TEST(CliHelpFlag, UsageLineSaysWhatEachCommandTakes) {
       {"scan", "Usage: pagescan scan [OPTIONS] TARGET\n"},
       {"map", "Usage: pagescan map [OPTIONS] TARGET\n"},
       {"features", "Usage: pagescan features [OPTIONS]\n"},
-      {"demo", "Usage: pagescan demo [OPTIONS]\n"}};
+      {"demo", "Usage: pagescan demo [OPTIONS]\n"},
+      {"watch", "Usage: pagescan watch [OPTIONS] TARGET\n"},
+      {"top", "Usage: pagescan top [OPTIONS] TARGET\n"}};
   for (const auto& [command, line] : usage) {
     SCOPED_TRACE(command);
     CliRun run = run_cli({command, "--help"});
@@ -181,12 +186,13 @@ std::vector<std::string> value_options(const std::string& help) {
 // --svg '' drew no picture, silently.
 TEST(CliValueOptions, EveryOptionGivenAnEmptyValueIsAUsageErrorNamingIt) {
   const std::vector<std::pair<std::string, std::vector<std::string>>> commands = {
-      {"scan", {"self"}}, {"map", {"self"}}, {"features", {}}, {"demo", {}}};
+      {"scan", {"self"}}, {"map", {"self"}},   {"features", {}},
+      {"demo", {}},       {"watch", {kNoPid}}, {"top", {kNoPid}}};
   for (const auto& [command, target] : commands) {
     CliRun help = run_cli({command, "--help"});
     ASSERT_EQ(help.exit_code, 0) << help.describe();
     const std::vector<std::string> names = value_options(help.out);
-    EXPECT_NE(std::find(names.begin(), names.end(), "--format"), names.end()) << help.out;
+    EXPECT_NE(std::find(names.begin(), names.end(), "--width"), names.end()) << help.out;
     for (const std::string& name : names) {
       std::vector<std::string> args = {command};
       args.insert(args.end(), target.begin(), target.end());
@@ -237,7 +243,9 @@ TEST(CliCommandList, EveryMessageNamingCommandsNamesThemAll) {
     EXPECT_EQ(run.exit_code, 2) << run.describe();
     std::string line = single_line(run.err);
     ASSERT_FALSE(line.empty()) << run.describe();
-    EXPECT_NE(line.find("(expected scan, map, features, demo or help)"), std::string::npos) << line;
+    EXPECT_NE(line.find("(expected scan, map, features, demo, watch, top or help)"),
+              std::string::npos)
+        << line;
   }
 }
 

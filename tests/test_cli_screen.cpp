@@ -37,6 +37,8 @@ const std::vector<std::vector<std::string>> kScreens = {
     {"features", "--help"},
     {"demo", "--help"},
     {"help", "--help"},
+    {"watch", "--help"},
+    {"top", "--help"},
     {"help", "categories"},
     {"features"},
     {"scan", "self"},

@@ -9,7 +9,6 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <fstream>
 #include <string>
 #include <vector>
 
@@ -260,13 +259,10 @@ TEST_F(ProcessWatch, TheWatchEndsWhenTheTargetExecs) {
   auto watch = ProcessWriteWatch::attach(target.pid(), target.region(), target.pages() * kPage);
   ASSERT_TRUE(watch) << watch.error().message();
   ASSERT_TRUE(target.send("exec"));
-  // Wait for the new program (its comm becomes "sleep").
-  for (int i = 0; i < 2000; ++i) {
-    std::ifstream comm("/proc/" + std::to_string(target.pid()) + "/comm");
-    std::string name;
-    if (std::getline(comm, name) && name == "sleep") break;
-    ::usleep(1000);
-  }
+  ASSERT_EQ(target.read_line(), "done");
+  // cat echoes: once it does, the new program runs.
+  ASSERT_TRUE(target.send("echo"));
+  ASSERT_EQ(target.read_line(), "echo");
   auto after = watch->collect();
   ASSERT_FALSE(after);
   EXPECT_EQ(after.error().kind(), ErrorKind::no_such_process) << after.error().message();

@@ -38,7 +38,7 @@ std::string directory_of(const std::string& path) {
 TEST(ReadmeExamples, TheReadmeHasExamplesOfEveryCommand) {
   std::string all;
   for (const std::string& line : readme_examples()) all += line + "\n";
-  for (const char* command : {"scan", "map", "features", "demo", "help"}) {
+  for (const char* command : {"scan", "map", "features", "demo", "watch", "help"}) {
     EXPECT_NE(all.find(std::string("pagescan ") + command), std::string::npos)
         << "no example of " << command << " in:\n"
         << all;

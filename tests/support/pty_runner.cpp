@@ -34,6 +34,12 @@ std::vector<std::string> PtyRun::lines() const {
 
 PtyRun run_in_pty(const std::string& path, const std::vector<std::string>& args,
                   const std::vector<std::string>& env, int timeout_seconds, TerminalSize size) {
+  return run_in_pty(path, args, env, timeout_seconds, size, {});
+}
+
+PtyRun run_in_pty(const std::string& path, const std::vector<std::string>& args,
+                  const std::vector<std::string>& env, int timeout_seconds, TerminalSize size,
+                  const std::vector<PtyInput>& input) {
   PtyRun run;
   int master = -1, slave = -1;
   winsize window{};
@@ -47,7 +53,13 @@ PtyRun run_in_pty(const std::string& path, const std::vector<std::string>& args,
   ::fcntl(slave, F_SETFD, FD_CLOEXEC);
   posix_spawn_file_actions_t actions;
   ::posix_spawn_file_actions_init(&actions);
-  ::posix_spawn_file_actions_addopen(&actions, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
+  if (input.empty()) {
+    ::posix_spawn_file_actions_addopen(&actions, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
+  } else {
+    ::posix_spawn_file_actions_adddup2(&actions, slave, STDIN_FILENO);
+    termios attributes{};
+    if (::tcgetattr(master, &attributes) == 0) run.before = attributes;
+  }
   ::posix_spawn_file_actions_adddup2(&actions, slave, STDOUT_FILENO);
   ::posix_spawn_file_actions_adddup2(&actions, slave, STDERR_FILENO);
   CStringArray argv = argv_of(path, args);
@@ -64,7 +76,21 @@ PtyRun run_in_pty(const std::string& path, const std::vector<std::string>& args,
   // Read until the last holder of the terminal's other side closes it (EIO). The
   // timeout only turns a hang into a failure.
   const timespec end = monotonic_after(std::chrono::seconds(timeout_seconds));
+  std::size_t step = 0;
+  std::size_t seen = 0;  // where the next step's `after` is looked for
   for (;;) {
+    while (step < input.size() && run.out.find(input[step].after, seen) != std::string::npos) {
+      seen = run.out.size();
+      // Before the step: the attributes the program set while running.
+      termios attributes{};
+      if (::tcgetattr(master, &attributes) == 0) run.during = attributes;
+      if (input[step].signal) {
+        ::kill(pid, input[step].signal);
+      } else if (::write(master, input[step].text.data(), input[step].text.size()) < 0) {
+        break;
+      }
+      ++step;
+    }
     pollfd fd{master, POLLIN, 0};
     int ready = ::poll(&fd, 1, millis_until(end));
     if (ready < 0 && errno == EINTR) continue;
@@ -83,6 +109,10 @@ PtyRun run_in_pty(const std::string& path, const std::vector<std::string>& args,
     } else {
       break;
     }
+  }
+  if (!input.empty()) {
+    termios attributes{};
+    if (::tcgetattr(master, &attributes) == 0) run.after = attributes;
   }
   ::close(master);
   int status = 0;

@@ -2,6 +2,9 @@
 // stdout and stderr are a tty (colour on, width from TIOCGWINSZ).
 #pragma once
 
+#include <termios.h>
+
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -14,6 +17,10 @@ struct PtyRun {
 
   // `out` split into lines, without their "\r\n".
   std::vector<std::string> lines() const;
+
+  // With input (below): the terminal's attributes before the program started, just
+  // before the last input was given, and after it exited.
+  std::optional<termios> before, during, after;
 };
 
 struct TerminalSize {
@@ -28,5 +35,17 @@ struct TerminalSize {
 PtyRun run_in_pty(const std::string& path, const std::vector<std::string>& args,
                   const std::vector<std::string>& env, int timeout_seconds = 60,
                   TerminalSize size = {});
+
+// What a person does at the terminal, in order: once `after` has appeared in the output
+// (since the previous step), types `text` or sends `signal` to the program.
+struct PtyInput {
+  std::string after;
+  std::string text;
+  int signal = 0;
+};
+// run_in_pty() with stdin on the terminal too, and `input` given as it says.
+PtyRun run_in_pty(const std::string& path, const std::vector<std::string>& args,
+                  const std::vector<std::string>& env, int timeout_seconds, TerminalSize size,
+                  const std::vector<PtyInput>& input);
 
 }  // namespace pagescan::test

@@ -6,13 +6,15 @@
  *   writer  for each line "<first> <count>" on stdin, writes those pages of the region
  *           (user writes); "pread <first> <count>" has the kernel write them (pread from
  *           /dev/zero); "read <first> <count>" only reads them; "threads <n> <first>
- *           <count>" writes them from n threads; prints "done" after each line.
+ *           <count>" writes them from n threads; "spin <first> <count>" starts a thread
+ *           that writes them every 20 ms until the end; prints "done" after each line.
  *           Changing the address space: "map <pages>" maps a second region ("mapped
  *           <addr>" before "done"), "w2 <first> <count>" writes it, "unmap2" unmaps it,
  *           "remap <pages>" moves it (mremap, "mapped <addr>"), "fixed <first> <count>"
  *           maps fresh memory over pages of the first region (MAP_FIXED); "fork" forks a
- *           child that writes page 1 and exits; "exec" runs /bin/sleep 30 in place;
- *           "ownuffd <first> <count>" registers pages with its own userfaultfd
+ *           child that writes page 1 and exits; "exec" prints "done" and executes /bin/cat
+ *           (which goes on reading stdin, in a new address space); "ownuffd <first>
+ *           <count>" registers pages with its own userfaultfd
  *   storm   argv[2] pages (default 4096), then for each line "<ms>" writes a counter into
  *           every page three times, in random orders, paced over that long, then prints
  *           "stopped <writes>"
@@ -55,6 +57,15 @@ static void* write_span(void* arg) {
   return NULL;
 }
 
+static void* spin_span(void* arg) {
+  struct timespec pause = {0, 20 * 1000000L};
+  for (;;) {
+    write_span(arg);
+    nanosleep(&pause, NULL);
+  }
+  return NULL;
+}
+
 static void writer_line(const char* line) {
   long first = 0, count = 0, n = 0;
   if (sscanf(line, "map %ld", &n) == 1) {
@@ -81,7 +92,9 @@ static void writer_line(const char* line) {
     }
     waitpid(child, NULL, 0);
   } else if (strcmp(line, "exec") == 0) {
-    execl("/bin/sleep", "sleep", "30", (char*)NULL);
+    printf("done\n");
+    execl("/bin/cat", "cat", (char*)NULL);
+    perror("execl");
   } else if (sscanf(line, "ownuffd %ld %ld", &first, &count) == 2) {
     long uffd = syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK | 1 /* UFFD_USER_MODE_ONLY */);
     struct uffdio_api api = {.api = UFFD_API};
@@ -111,6 +124,13 @@ static void writer_line(const char* line) {
       pthread_create(&threads[t], NULL, write_span, &spans[t]);
     }
     for (long t = 0; t < n && t < 16; ++t) pthread_join(threads[t], NULL);
+  } else if (sscanf(line, "spin %ld %ld", &first, &count) == 2) {
+    static struct span spun;
+    pthread_t thread;
+    spun.first = first;
+    spun.count = count;
+    pthread_create(&thread, NULL, spin_span, &spun);
+    pthread_detach(thread);
   } else if (sscanf(line, "%ld %ld", &first, &count) == 2) {
     struct span s = {first, count};
     write_span(&s);

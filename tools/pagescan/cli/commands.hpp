@@ -16,5 +16,7 @@ Command add_features_command(CLI::App& app);
 Command add_demo_command(CLI::App& app);
 Command add_map_command(CLI::App& app);
 Command add_help_command(CLI::App& app);
+Command add_watch_command(CLI::App& app);
+Command add_top_command(CLI::App& app);
 
 }  // namespace pagescan::cli

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <fstream>
 #include <string>
 #include <vector>
 
@@ -251,6 +252,38 @@ TEST_F(ProcessWatch, RangesTheTargetRegisteredItselfAreListedAndLeftAlone) {
       << watch->untracked().front().reason;
   EXPECT_EQ(watch->armed(), pages_of(target, 16, target.pages() - 16));
   EXPECT_EQ(round(target, *watch, "20 2"), pages_of(target, 20, 2));
+}
+
+// VmPTE of /proc/PID/status, in kB: the target's page tables.
+std::uint64_t page_table_kb(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
+  for (std::string line; std::getline(in, line);) {
+    if (line.rfind("VmPTE:", 0) == 0) return std::stoull(line.substr(6));
+  }
+  return 0;
+}
+
+TEST_F(ProcessWatch, AHugeSparseReservationIsListedNotArmed) {
+  TargetProcess target({"writer"});
+  ASSERT_GT(target.pid(), 0) << target.error();
+  const std::uint64_t reserved = mapped_address(target, "reserve 256");
+  ASSERT_NE(reserved, 0u);
+  const std::uint64_t before = page_table_kb(target.pid());
+  auto watch = ProcessWriteWatch::attach(target.pid());
+  ASSERT_TRUE(watch) << watch.error().message();
+  const PageRange span{reserved, reserved + (std::uint64_t{256} << 30)};
+  bool listed = false;
+  for (const UntrackedRange& u : watch->untracked()) {
+    if (u.range == span) {
+      listed = true;
+      EXPECT_NE(u.reason.find("larger than the 16 GiB a watch arms"), std::string::npos)
+          << u.reason;
+    }
+  }
+  EXPECT_TRUE(listed) << "the reservation is not listed as untracked";
+  EXPECT_FALSE(overlaps(watch->armed(), span));
+  // Arming it would have cost 512 MiB of page tables.
+  EXPECT_LT(page_table_kb(target.pid()), before + 64 * 1024);
 }
 
 TEST_F(ProcessWatch, TheWatchEndsWhenTheTargetExecs) {

@@ -22,6 +22,11 @@ struct ProcessWatchOptions {
   // sees kernel writes). The only engine for now: soft-dirty on another process is not
   // built (this kernel has none to test it on), others cannot work across processes.
   WatchEngine engine = WatchEngine::automatic;
+  // A writable mapping (the part of it in range) larger than this is not armed but listed
+  // as untracked: arming write-protects every page, holes included, which costs page
+  // tables for all of it (about 2 MiB per GiB): 40 GiB for the 20 TiB shadow reservation
+  // of an ASan program. Sparse reservations like that are what this limit keeps out.
+  std::uint64_t max_mapping_bytes = std::uint64_t{16} << 30;
 };
 
 // A part of the watch that is not tracked, and why ("registered with the process's own

@@ -107,6 +107,14 @@ std::vector<PageRange> subtract(const std::vector<PageRange>& ranges, const Page
   return out;
 }
 
+// "a 20480 GiB mapping, larger than the 16 GiB a watch arms (...)".
+std::string too_large(std::uint64_t len, std::uint64_t limit) {
+  return "a " + std::to_string(len >> 30) + " GiB mapping, larger than the " +
+         std::to_string(limit >> 30) +
+         " GiB a watch arms (arming needs page tables for every page: a sparse reservation "
+         "such as sanitizer shadow memory)";
+}
+
 // What a mapping userfaultfd would not register is, for the untracked list.
 std::string why_not_registered(const Error& error, const proc::Vma& vma) {
   if (error.errno_value() == EBUSY) {
@@ -129,6 +137,7 @@ struct ProcessWriteWatch::State {
   std::vector<UntrackedRange> untracked;
   std::vector<PageRange> report_whole;  // armed since the last collect: reported whole
   std::uint64_t stop_ns = 0;
+  std::uint64_t max_mapping_bytes = 0;
   WatchEnd end = WatchEnd::running;
 
   // [base, base + len) rounded out to pages, which must lie inside the watch.
@@ -204,6 +213,10 @@ struct ProcessWriteWatch::State {
       for (const PageRange& gap : uncovered(a, b, armed)) {
         void* base = reinterpret_cast<void*>(gap.start);
         const std::size_t len = gap.end - gap.start;
+        if (len > max_mapping_bytes) {
+          untracked_now.push_back(UntrackedRange{gap, too_large(len, max_mapping_bytes)});
+          continue;
+        }
         auto registered = uffd->register_wp(base, len);
         if (registered) registered = uffd->write_protect(base, len, true);
         if (!registered) {
@@ -311,6 +324,7 @@ Result<ProcessWriteWatch> ProcessWriteWatch::attach(pid_t pid, std::uint64_t bas
   state->pid = pid;
   state->page = scanning.page_size;
   state->whole = len == 0;
+  state->max_mapping_bytes = options.max_mapping_bytes;
   if (state->whole) {
     state->lo = 0;
     state->hi = scanning.user_address_limit;

@@ -14,7 +14,8 @@
  *           maps fresh memory over pages of the first region (MAP_FIXED); "fork" forks a
  *           child that writes page 1 and exits; "exec" prints "done" and executes /bin/cat
  *           (which goes on reading stdin, in a new address space); "ownuffd <first>
- *           <count>" registers pages with its own userfaultfd
+ *           <count>" registers pages with its own userfaultfd; "reserve <GiB>" maps a
+ *           sparse MAP_NORESERVE reservation ("mapped <addr>"), as sanitizers do
  *   storm   argv[2] pages (default 4096), then for each line "<ms>" writes a counter into
  *           every page three times, in random orders, paced over that long, then prints
  *           "stopped <writes>"
@@ -68,7 +69,11 @@ static void* spin_span(void* arg) {
 
 static void writer_line(const char* line) {
   long first = 0, count = 0, n = 0;
-  if (sscanf(line, "map %ld", &n) == 1) {
+  if (sscanf(line, "reserve %ld", &n) == 1) {
+    void* reserved = mmap(NULL, (size_t)n << 30, PROT_READ | PROT_WRITE,
+                          MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    printf("mapped %p\n", reserved);
+  } else if (sscanf(line, "map %ld", &n) == 1) {
     region2 = mmap(NULL, (size_t)(n * page), PROT_READ | PROT_WRITE,
                    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     region2_pages = n;

@@ -187,9 +187,14 @@ int main(int argc, char** argv) {
   sa.sa_handler = on_usr1;
   sa.sa_flags = SA_RESTART;
   sigaction(SIGUSR1, &sa, NULL);
-  region = mmap(NULL, (size_t)(pages * page), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
-                -1, 0);
-  if (region == MAP_FAILED) return 1;
+  /* The region is a VMA of its own: a PROT_NONE page on each side keeps it from merging
+   * with neighbouring anonymous memory (a sanitizer's allocations, say), so what tests see
+   * of "the region's mapping" is the region. */
+  char* space = mmap(NULL, (size_t)((pages + 2) * page), PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS,
+                     -1, 0);
+  if (space == MAP_FAILED) return 1;
+  region = space + page;
+  if (mprotect(region, (size_t)(pages * page), PROT_READ | PROT_WRITE) != 0) return 1;
   printf("ready %d %p %ld\n", getpid(), (void*)region, pages);
 
   if (strcmp(mode, "sleep") == 0) {

@@ -32,12 +32,13 @@ void warn_if_nothing_can_be_write_protected(const Process& process, const ScanRe
   probe.max_pages = 1;  // one page answers the question
   auto found = scan(process, probe, options);
   if (!found || !found->regions.empty()) return;
-  fmt::print(stderr,
-             "pagescan: warning: --write-protect protected nothing: no VMA in [{}-{}) of pid {} "
-             "is registered for async userfaultfd write-protect, and the kernel skips the "
-             "others; the process itself must register the range (userfaultfd with "
-             "UFFD_FEATURE_WP_ASYNC, e.g. pagescan's WriteWatch with the uffd engine)\n",
-             hex(report.start), hex(report.end), report.pid);
+  // print_message: a warning must not throw when stderr cannot be written ({fmt} would).
+  print_message(fmt::format(
+      "warning: --write-protect protected nothing: no VMA in [{}-{}) of pid {} is registered "
+      "for async userfaultfd write-protect, and the kernel skips the others; the process "
+      "itself must register the range (userfaultfd with UFFD_FEATURE_WP_ASYNC, e.g. "
+      "pagescan's WriteWatch with the uffd engine)",
+      hex(report.start), hex(report.end), report.pid));
 }
 
 }  // namespace pagescan::cli

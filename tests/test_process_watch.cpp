@@ -1,6 +1,7 @@
 // ProcessWriteWatch on a plain program that does not link pagescan
 // (tests/targets/plain_target): rounds with exact expected sets (user writes, kernel
-// writes, reads only, untouched pages, a multi-threaded writer), the address space
+// writes, reads only, untouched pages, a multi-threaded writer, a target already
+// multi-threaded at the attach, a transparent huge page), the address space
 // followed, the endings, and a tracker killed with SIGKILL leaving the target clean.
 #include <gtest/gtest.h>
 #include <signal.h>
@@ -9,11 +10,13 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <filesystem>
 #include <fstream>
 #include <string>
 #include <vector>
 
 #include "pagescan/process_watch.hpp"
+#include "pagescan/scan.hpp"
 #include "proc/maps.hpp"
 #include "support/kernel_facts.hpp"
 #include "support/target_process.hpp"
@@ -71,6 +74,82 @@ TEST_F(ProcessWatch, RoundsReportExactlyThePagesWritten) {
   EXPECT_EQ(round(target, *watch, "threads 4 30 8"), pages_of(target, 30, 8)) << "4 threads";
   // Pages written before are armed again: written again, reported again.
   EXPECT_EQ(round(target, *watch, "0 4"), pages_of(target, 0, 4)) << "re-armed";
+}
+
+std::size_t thread_count(pid_t pid) {
+  std::size_t n = 0;
+  for (const auto& entry :
+       std::filesystem::directory_iterator("/proc/" + std::to_string(pid) + "/task")) {
+    (void)entry;
+    ++n;
+  }
+  return n;
+}
+
+// Threads that exist at the attach (idle ones blocked in pause(), one writing non-stop)
+// are not disturbed, and what each writes is reported exactly.
+TEST_F(ProcessWatch, ATargetAlreadyMultiThreadedAtTheAttachIsTrackedExactly) {
+  TargetProcess target({"writer"});
+  ASSERT_GT(target.pid(), 0) << target.error();
+  ASSERT_TRUE(target.send("idle 3"));
+  ASSERT_EQ(target.read_line(), "done");
+  ASSERT_TRUE(target.send("spin 50 2"));  // writes pages 50 and 51 every 20 ms
+  ASSERT_EQ(target.read_line(), "done");
+  ASSERT_EQ(thread_count(target.pid()), 5u);
+
+  auto watch = ProcessWriteWatch::attach(target.pid(), target.region(), target.pages() * kPage);
+  ASSERT_TRUE(watch) << watch.error().message();
+  struct Round {
+    std::string command;
+    std::uint64_t first, count;
+  };
+  for (const Round& r :
+       {Round{"0 4", 0, 4}, Round{"threads 4 30 8", 30, 8}, Round{"pread 10 2", 10, 2}}) {
+    ASSERT_TRUE(target.send(r.command));
+    ASSERT_EQ(target.read_line(), "done") << r.command;
+    ::usleep(60'000);  // the spinning thread has written its pages again since
+    auto harvest = watch->collect();
+    ASSERT_TRUE(harvest) << harvest.error().message();
+    std::vector<PageRange> want = pages_of(target, r.first, r.count);
+    want.push_back(pages_of(target, 50, 2).front());
+    EXPECT_EQ(harvest->ranges, want) << r.command;
+  }
+  EXPECT_EQ(thread_count(target.pid()), 5u) << "a thread died or was added";
+  ASSERT_TRUE(target.send("signals"));
+  EXPECT_EQ(target.read_line(), "signals 0");
+}
+
+// Arming a PMD-mapped transparent huge page protects it whole, and the first write to it
+// splits it (userfaultfd's async mode does, rather than fault 2 MiB), so a write of one
+// byte is reported as its one 4 KiB page.
+TEST_F(ProcessWatch, AWriteToATransparentHugePageReportsItsOnePage) {
+  TargetProcess target({"writer"});
+  ASSERT_GT(target.pid(), 0) << target.error();
+  ASSERT_TRUE(target.send("thp"));
+  const std::string mapped = target.read_line();
+  ASSERT_EQ(target.read_line(), "done");
+  ASSERT_EQ(mapped.rfind("mapped 0x", 0), 0u) << mapped;
+  const std::uint64_t block = std::stoull(mapped.substr(7), nullptr, 16);
+  const std::uint64_t huge = 2u << 20;
+
+  auto process = Process::attach(target.pid());
+  ASSERT_TRUE(process) << process.error().message();
+  auto thp = scan(*process, ScanRequest::over(block, block + huge).all_of(Category::huge));
+  ASSERT_TRUE(thp) << thp.error().message();
+  if (thp->pages != huge / kPage) {
+    GTEST_SKIP() << "the kernel did not map the block as a transparent huge page (THP "
+                    "disabled, or no free 2 MiB page): "
+                 << thp->pages << " of " << huge / kPage << " pages huge";
+  }
+
+  auto watch = ProcessWriteWatch::attach(target.pid(), block, huge);
+  ASSERT_TRUE(watch) << watch.error().message();
+  const auto pages = [&](std::uint64_t first, std::uint64_t count) {
+    return std::vector<PageRange>{{block + first * kPage, block + (first + count) * kPage}};
+  };
+  EXPECT_EQ(round(target, *watch, "w2 7 1"), pages(7, 1)) << "one byte of the huge page";
+  EXPECT_EQ(round(target, *watch, "w2 300 3"), pages(300, 3)) << "after the split";
+  EXPECT_EQ(round(target, *watch, "w2 7 1"), pages(7, 1)) << "re-armed";
 }
 
 TEST_F(ProcessWatch, ACollectOfPartOfTheWatchLeavesTheRestArmed) {

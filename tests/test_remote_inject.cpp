@@ -1,6 +1,7 @@
 // A userfaultfd made inside another, unmodified process (tests/targets/plain_target) and
 // handed to the test: the target's memory is what it acts on, and the target is left as
-// it was: its file descriptors and mappings, a read() or nanosleep() it was blocked in,
+// it was: its file descriptors and mappings, a read(), nanosleep() or futex wait it was
+// blocked in,
 // and a signal that arrived during the attach.
 #include <fcntl.h>
 #include <gtest/gtest.h>
@@ -97,6 +98,26 @@ TEST(InjectUserfaultfd, ANanosleepIsNotCutShort) {
   EXPECT_EQ(word, "slept");
   EXPECT_EQ(rc, 0) << "nanosleep failed with errno " << err;
   EXPECT_GE(elapsed, 400) << "the sleep was cut short";
+}
+
+// futex_wait() with a timeout is restarted through the restart block, as nanosleep is:
+// the wait goes on to its timeout instead of returning early with EINTR.
+TEST(InjectUserfaultfd, AFutexWaitIsNotCutShort) {
+  TargetProcess target({"futex", "400"});
+  ASSERT_GT(target.pid(), 0) << target.error();
+  ASSERT_TRUE(wait_in_syscall(target.pid(), SYS_futex)) << "the target never waited";
+  auto injection = remote::inject_userfaultfd(target.pid());
+  ASSERT_TRUE(injection) << injection.error().message();
+  ::close(injection->fd);
+  std::istringstream line(target.read_line());
+  std::string word;
+  long elapsed = 0, rc = 0;
+  int err = -1;
+  line >> word >> elapsed >> rc >> err;
+  EXPECT_EQ(word, "futex");
+  EXPECT_EQ(rc, -1);
+  EXPECT_EQ(err, ETIMEDOUT) << "the wait ended with errno " << err << ", not its timeout";
+  EXPECT_GE(elapsed, 400) << "the wait was cut short";
 }
 
 TEST(InjectUserfaultfd, ASignalDuringTheAttachIsDeliveredAfterIt) {

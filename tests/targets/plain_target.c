@@ -3,6 +3,8 @@
  * does what its mode says, reporting on stdout:
  *   read    blocks in read(2) on stdin; prints "read <n> <errno> <text>" for each line
  *   sleep   nanosleep(2) for the milliseconds on argv[2]; prints "slept <ms> <rc> <errno>"
+ *   futex   waits on a futex nobody wakes for the milliseconds on argv[2] (FUTEX_WAIT
+ *           with a relative timeout); prints "futex <ms> <rc> <errno>"
  *   writer  for each line "<first> <count>" on stdin, writes those pages of the region
  *           (user writes); "pread <first> <count>" has the kernel write them (pread from
  *           /dev/zero); "read <first> <count>" only reads them; "threads <n> <first>
@@ -15,7 +17,10 @@
  *           child that writes page 1 and exits; "exec" prints "done" and executes /bin/cat
  *           (which goes on reading stdin, in a new address space); "ownuffd <first>
  *           <count>" registers pages with its own userfaultfd; "reserve <GiB>" maps a
- *           sparse MAP_NORESERVE reservation ("mapped <addr>"), as sanitizers do
+ *           sparse MAP_NORESERVE reservation ("mapped <addr>"), as sanitizers do;
+ *           "thp" maps a 2 MiB-aligned MADV_HUGEPAGE block as the second region and
+ *           writes all of it, so that it is one transparent huge page where THP works
+ *           ("mapped <addr>"); "idle <n>" starts n threads that block in pause() forever
  *   storm   argv[2] pages (default 4096), then for each line "<ms>" writes a counter into
  *           every page three times, in random orders, paced over that long, then prints
  *           "stopped <writes>"
@@ -24,12 +29,13 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/futex.h>
+#include <linux/userfaultfd.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <linux/userfaultfd.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
@@ -67,15 +73,43 @@ static void* spin_span(void* arg) {
   return NULL;
 }
 
+static void* idle_forever(void* arg) {
+  (void)arg;
+  for (;;) pause();
+  return NULL;
+}
+
+/* A 2 MiB-aligned block advised MADV_HUGEPAGE and written whole: one PMD-mapped THP
+ * wherever the kernel has THP (enabled "madvise" or "always") and memory to spare. */
+static char* map_thp_block(void) {
+  const size_t huge = 2u << 20;
+  char* raw = mmap(NULL, 2 * huge, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (raw == MAP_FAILED) return NULL;
+  char* block = (char*)(((unsigned long)raw + huge - 1) & ~(unsigned long)(huge - 1));
+  madvise(block, huge, MADV_HUGEPAGE);
+  memset(block, 1, huge);
+  return block;
+}
+
 static void writer_line(const char* line) {
   long first = 0, count = 0, n = 0;
   if (sscanf(line, "reserve %ld", &n) == 1) {
     void* reserved = mmap(NULL, (size_t)n << 30, PROT_READ | PROT_WRITE,
                           MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     printf("mapped %p\n", reserved);
+  } else if (strcmp(line, "thp") == 0) {
+    region2 = map_thp_block();
+    region2_pages = (2l << 20) / page;
+    printf("mapped %p\n", (void*)region2);
+  } else if (sscanf(line, "idle %ld", &n) == 1) {
+    for (long t = 0; t < n; ++t) {
+      pthread_t thread;
+      pthread_create(&thread, NULL, idle_forever, NULL);
+      pthread_detach(thread);
+    }
   } else if (sscanf(line, "map %ld", &n) == 1) {
-    region2 = mmap(NULL, (size_t)(n * page), PROT_READ | PROT_WRITE,
-                   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    region2 =
+        mmap(NULL, (size_t)(n * page), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     region2_pages = n;
     printf("mapped %p\n", (void*)region2);
   } else if (sscanf(line, "w2 %ld %ld", &first, &count) == 2) {
@@ -103,9 +137,9 @@ static void writer_line(const char* line) {
   } else if (sscanf(line, "ownuffd %ld %ld", &first, &count) == 2) {
     long uffd = syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK | 1 /* UFFD_USER_MODE_ONLY */);
     struct uffdio_api api = {.api = UFFD_API};
-    struct uffdio_register reg = {.range = {(unsigned long)(region + first * page),
-                                            (unsigned long)(count * page)},
-                                  .mode = UFFDIO_REGISTER_MODE_WP};
+    struct uffdio_register reg = {
+        .range = {(unsigned long)(region + first * page), (unsigned long)(count * page)},
+        .mode = UFFDIO_REGISTER_MODE_WP};
     if (uffd < 0 || ioctl((int)uffd, UFFDIO_API, &api) || ioctl((int)uffd, UFFDIO_REGISTER, &reg)) {
       perror("ownuffd");
     }
@@ -190,8 +224,8 @@ int main(int argc, char** argv) {
   /* The region is a VMA of its own: a PROT_NONE page on each side keeps it from merging
    * with neighbouring anonymous memory (a sanitizer's allocations, say), so what tests see
    * of "the region's mapping" is the region. */
-  char* space = mmap(NULL, (size_t)((pages + 2) * page), PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS,
-                     -1, 0);
+  char* space =
+      mmap(NULL, (size_t)((pages + 2) * page), PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   if (space == MAP_FAILED) return 1;
   region = space + page;
   if (mprotect(region, (size_t)(pages * page), PROT_READ | PROT_WRITE) != 0) return 1;
@@ -206,6 +240,18 @@ int main(int argc, char** argv) {
     clock_gettime(CLOCK_MONOTONIC, &end);
     long elapsed = (end.tv_sec - start.tv_sec) * 1000 + (end.tv_nsec - start.tv_nsec) / 1000000;
     printf("slept %ld %d %d\n", elapsed, rc, err);
+    return 0;
+  }
+  if (strcmp(mode, "futex") == 0) {
+    long ms = argc > 2 ? atol(argv[2]) : 500;
+    static int word;
+    struct timespec start, end, timeout = {ms / 1000, (ms % 1000) * 1000000L};
+    clock_gettime(CLOCK_MONOTONIC, &start);
+    long rc = syscall(SYS_futex, &word, FUTEX_WAIT_PRIVATE, 0, &timeout, NULL, 0);
+    int err = rc ? errno : 0;
+    clock_gettime(CLOCK_MONOTONIC, &end);
+    long elapsed = (end.tv_sec - start.tv_sec) * 1000 + (end.tv_nsec - start.tv_nsec) / 1000000;
+    printf("futex %ld %ld %d\n", elapsed, rc, err);
     return 0;
   }
   char line[256];

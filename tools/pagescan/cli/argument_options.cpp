@@ -135,4 +135,8 @@ Parsed<Shared> resolve_shared(const SharedArguments& a) {
   return {shared, std::nullopt};
 }
 
+void target_is_another_process(CLI::App* command) {
+  command->get_option("target")->description("the process id of another process (required)");
+}
+
 }  // namespace pagescan::cli

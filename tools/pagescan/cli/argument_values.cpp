@@ -1,8 +1,11 @@
 // The values of the CLI's shared arguments: numbers, ranges, targets, screen widths.
 #include "cli/arguments.hpp"
 
+#include <cctype>
 #include <cerrno>
 #include <charconv>
+#include <cmath>
+#include <cstdlib>
 #include <string>
 
 namespace pagescan::cli {
@@ -78,6 +81,39 @@ std::string one_of(const std::vector<std::string>& names) {
     text += names[i];
   }
   return text;
+}
+
+Parsed<double> parse_seconds(std::string_view text, std::string_view option,
+                             std::string_view example) {
+  const std::string copy(text);
+  char* end = nullptr;
+  errno = 0;
+  const double seconds = copy.empty() ? 0 : std::strtod(copy.c_str(), &end);
+  if (copy.empty() || errno != 0 || end != copy.c_str() + copy.size() || !std::isfinite(seconds) ||
+      seconds <= 0 || seconds > 86'400 || std::isspace(static_cast<unsigned char>(copy[0]))) {
+    return {std::nullopt, UsageError{"bad " + std::string(option) + " '" + copy +
+                                     "': expected seconds > 0, e.g. " + std::string(example)}};
+  }
+  return {seconds, std::nullopt};
+}
+
+Parsed<std::uint64_t> parse_count(std::string_view text, std::string_view option,
+                                  std::string_view things) {
+  auto n = parse_number(text, option);
+  if (!n.value) return n;
+  if (*n.value == 0) {
+    return {std::nullopt, UsageError{"bad " + std::string(option) + " '" + std::string(text) +
+                                     "': expected a number of " + std::string(things) + " > 0"}};
+  }
+  return n;
+}
+
+Parsed<pid_t> another_process(const Target& target, std::string_view command) {
+  if (target.self) {
+    return {std::nullopt, UsageError{"bad target 'self': " + std::string(command) +
+                                     " needs another process's id (pagescan cannot trace itself)"}};
+  }
+  return {target.pid, std::nullopt};
 }
 
 }  // namespace pagescan::cli

@@ -63,6 +63,19 @@ Parsed<unsigned> parse_width(std::string_view text);
 // is ignored, as ls and the shells do), else the terminal's when stdout is one, else 80.
 unsigned width_from_environment();
 
+// "0.5", "2", "1e-1": seconds > 0, at most a day (a poll timeout must hold it, and no
+// person waits longer). Error: "bad --interval 'x': expected seconds > 0, e.g. 0.5".
+Parsed<double> parse_seconds(std::string_view text, std::string_view option,
+                             std::string_view example);
+
+// "--rounds 3": a count > 0. Error: "bad --rounds '0': expected a number of rounds > 0".
+Parsed<std::uint64_t> parse_count(std::string_view text, std::string_view option,
+                                  std::string_view things);
+
+// TARGET for commands that trace another process (watch, top, dump): a pid, never 'self'
+// (a process cannot ptrace itself).
+Parsed<pid_t> another_process(const Target& target, std::string_view command);
+
 // "table, json or csv".
 std::string one_of(const std::vector<std::string>& names);
 
@@ -77,6 +90,9 @@ CLI::Option* add_value_option(CLI::App* command, const std::string& name,
 
 // --version, printing "pagescan X.Y.Z" (the same at top level and on each command).
 void add_version_flag(CLI::App* command);
+
+// Says so in the command's --help (the shared TARGET's text offers 'self').
+void target_is_another_process(CLI::App* command);
 
 // What a command takes of the shared arguments.
 struct CommandShape {

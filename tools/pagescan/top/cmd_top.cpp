@@ -48,11 +48,11 @@ void draw(const std::vector<std::string>& lines) {
 int run_top(const TopOptionsText& o) {
   auto shared = resolve_shared(o.shared);
   if (!shared.value) return report_usage(*shared.error);
-  auto pid = watch_target(*shared.value->target, "top");
+  auto pid = another_process(*shared.value->target, "top");
   if (!pid.value) return report_usage(*pid.error);
   double seconds = 1;
   if (o.interval) {
-    auto parsed = parse_interval(*o.interval);
+    auto parsed = parse_seconds(*o.interval, "--interval", "0.5");
     if (!parsed.value) return report_usage(*parsed.error);
     seconds = *parsed.value;
   }

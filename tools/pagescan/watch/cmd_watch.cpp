@@ -63,7 +63,7 @@ Parsed<std::vector<AddressRange>> chosen_ranges(const WatchOptionsText& o, pid_t
 int run_watch(const WatchOptionsText& o) {
   auto shared = resolve_shared(o.shared);
   if (!shared.value) return report_usage(*shared.error);
-  auto pid = watch_target(*shared.value->target, "watch");
+  auto pid = another_process(*shared.value->target, "watch");
   if (!pid.value) return report_usage(*pid.error);
   if (o.interval && o.trigger) {
     return report_usage(
@@ -75,13 +75,13 @@ int run_watch(const WatchOptionsText& o) {
   }
   double seconds = 1;
   if (o.interval) {
-    auto parsed = parse_interval(*o.interval);
+    auto parsed = parse_seconds(*o.interval, "--interval", "0.5");
     if (!parsed.value) return report_usage(*parsed.error);
     seconds = *parsed.value;
   }
   std::optional<std::uint64_t> max_rounds;
   if (o.rounds) {
-    auto parsed = parse_rounds(*o.rounds);
+    auto parsed = parse_count(*o.rounds, "--rounds", "rounds");
     if (!parsed.value) return report_usage(*parsed.error);
     max_rounds = *parsed.value;
   }

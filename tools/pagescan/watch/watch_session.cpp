@@ -50,41 +50,6 @@ std::uint64_t page_size() {
   return size;
 }
 
-Parsed<double> parse_interval(const std::string& text) {
-  char* end = nullptr;
-  errno = 0;
-  const double seconds = text.empty() ? 0 : std::strtod(text.c_str(), &end);
-  // At most a day: a poll timeout must hold it, and no person waits longer for a round.
-  if (text.empty() || errno != 0 || end != text.c_str() + text.size() || !std::isfinite(seconds) ||
-      seconds <= 0 || seconds > 86'400 || std::isspace(static_cast<unsigned char>(text[0]))) {
-    return {std::nullopt,
-            UsageError{"bad --interval '" + text + "': expected seconds > 0, e.g. 0.5"}};
-  }
-  return {seconds, std::nullopt};
-}
-
-Parsed<std::uint64_t> parse_rounds(const std::string& text) {
-  auto n = parse_number(text, "--rounds");
-  if (!n.value) return n;
-  if (*n.value == 0) {
-    return {std::nullopt,
-            UsageError{"bad --rounds '" + text + "': expected a number of rounds > 0"}};
-  }
-  return n;
-}
-
-Parsed<pid_t> watch_target(const Target& target, const std::string& command) {
-  if (target.self) {
-    return {std::nullopt, UsageError{"bad target 'self': " + command +
-                                     " needs another process's id (pagescan cannot trace itself)"}};
-  }
-  return {target.pid, std::nullopt};
-}
-
-void target_is_another_process(CLI::App* command) {
-  command->get_option("target")->description("the process id of another process (required)");
-}
-
 Result<WatchSet> WatchSet::attach(pid_t pid, std::vector<AddressRange> ranges) {
   WatchSet set;
   set.pid_ = pid;

@@ -17,15 +17,6 @@
 
 namespace pagescan::cli {
 
-// "0.5", "2", "1e-1": seconds > 0. Error: "bad --interval 'x': expected seconds > 0, e.g. 0.5".
-Parsed<double> parse_interval(const std::string& text);
-// "--rounds 3": a count > 0.
-Parsed<std::uint64_t> parse_rounds(const std::string& text);
-// TARGET for watch and top: a pid, never 'self' (a process cannot ptrace itself).
-Parsed<pid_t> watch_target(const Target& target, const std::string& command);
-// Says so in the command's --help (the shared TARGET's text offers 'self').
-void target_is_another_process(CLI::App* command);
-
 // The written pages of one mapping in one round.
 struct MappingWrites {
   MappedRegion vma;

@@ -15,7 +15,8 @@
 #include <cstdlib>
 #include <fstream>
 #include <sstream>
-#include <system_error>
+
+#include "cli/standard_output.hpp"
 
 namespace pagescan::cli {
 
@@ -297,8 +298,7 @@ void flush_round() {
   errno = 0;
   if (std::fflush(stdout) != 0 || std::ferror(stdout)) {
     const int err = errno ? errno : EIO;
-    // The words report_failure() (standard_output.hpp) recognises as a lost write.
-    throw std::system_error(err, std::generic_category(), "cannot write to file");
+    throw OutputError(err);  // report_failure() (standard_output.hpp) says so, exit 1
   }
 }
 

@@ -118,7 +118,7 @@ std::vector<MappingWrites> split_by_mapping(const std::vector<PageRange>& writte
 std::uint64_t page_size();
 
 // Flushes stdout after a round, so a reader of a pipe sees it at once. A failed write
-// throws std::system_error like {fmt}'s, which main() reports (exit 1).
+// throws cli::OutputError (standard_output.hpp), which main() reports (exit 1).
 void flush_round();
 
 }  // namespace pagescan::cli

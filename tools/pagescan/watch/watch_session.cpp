@@ -86,11 +86,12 @@ void target_is_another_process(CLI::App* command) {
   command->get_option("target")->description("the process id of another process (required)");
 }
 
-Result<WatchSet> WatchSet::attach(pid_t pid, std::vector<AddressRange> ranges) {
+Result<WatchSet> WatchSet::attach(pid_t pid, std::vector<AddressRange> ranges,
+                                  const ProcessWatchOptions& options) {
   WatchSet set;
   set.pid_ = pid;
   if (ranges.empty()) {
-    auto watch = ProcessWriteWatch::attach(pid);
+    auto watch = ProcessWriteWatch::attach(pid, 0, 0, options);
     if (!watch) return std::move(watch).error();
     set.watches_.push_back(std::move(*watch));
     return set;
@@ -101,7 +102,7 @@ Result<WatchSet> WatchSet::attach(pid_t pid, std::vector<AddressRange> ranges) {
     pages.push_back({r.start / page * page, (r.end + page - 1) / page * page});
   }
   for (const PageRange& r : coalesce(std::move(pages))) {
-    auto watch = ProcessWriteWatch::attach(pid, r.start, r.end - r.start);
+    auto watch = ProcessWriteWatch::attach(pid, r.start, r.end - r.start, options);
     if (!watch) return std::move(watch).error();
     set.watches_.push_back(std::move(*watch));
   }

@@ -46,7 +46,8 @@ class WatchSet {
  public:
   // `ranges` empty: the whole process. Overlapping or touching ranges (after rounding
   // out to pages) are merged first: a page can be registered with one watch only.
-  static Result<WatchSet> attach(pid_t pid, std::vector<AddressRange> ranges);
+  static Result<WatchSet> attach(pid_t pid, std::vector<AddressRange> ranges,
+                                 const ProcessWatchOptions& options);
 
   pid_t pid() const { return pid_; }
   WatchEngine engine() const { return watches_.front().engine(); }

@@ -195,6 +195,7 @@ struct ProcessWriteWatch::State {
       }
     }
     armed = std::move(still_armed);
+    if (soft_dirty) soft_dirty->set_armed(armed);
     std::sort(untracked_now.begin(), untracked_now.end(),
               [](const UntrackedRange& x, const UntrackedRange& y) {
                 return x.range.start < y.range.start;
@@ -323,7 +324,7 @@ Result<void> attach_soft_dirty(ProcessWriteWatch::State& state) {
     return Error(EINVAL, ErrorKind::invalid_argument,
                  state.describe() + ": that is the calling process (WriteWatch watches it)");
   }
-  auto target = remote::SoftDirtyTarget::open(state.pid, *state.process, &state.armed);
+  auto target = remote::SoftDirtyTarget::open(state.pid, *state.process);
   if (!target) return target.error().with_context(state.describe());
   state.soft_dirty = std::move(*target);
   if (auto ok = state.follow(state.lo, state.hi, false); !ok) {
@@ -444,7 +445,6 @@ Result<Harvest> ProcessWriteWatch::collect(std::uint64_t base, std::uint64_t len
     if (gone(followed.error())) return s.ended_error(followed.error());
     return followed.error().with_context(s.describe() + ": following its mappings");
   }
-  if (s.soft_dirty) s.soft_dirty->forget_unarmed();
   // Whole reports in the query first (within the page budget), then the harvest.
   Harvest out;
   std::vector<PageRange> all;

@@ -37,8 +37,9 @@ struct SoftDirtyTarget::Impl {
   pid_t pid = -1;
   int clear_refs = -1;
   const Process* process = nullptr;
-  const std::vector<PageRange>* armed = nullptr;
-  std::vector<PageRange> pending;  // written, not yet reported; under the list's mutex
+  // Under the list's mutex: another watch of the target reads them before its clear.
+  std::vector<PageRange> armed;
+  std::vector<PageRange> pending;  // written, not yet reported
 
   // The soft-dirty pages of `ranges`.
   Result<std::vector<PageRange>> dirty(const std::vector<PageRange>& ranges) const {
@@ -89,15 +90,14 @@ Live& live() {
 Result<void> keep_others(SoftDirtyTarget::Impl& self, std::uint64_t lo, std::uint64_t hi) {
   for (SoftDirtyTarget::Impl* other : live().watches) {
     if (other == &self || other->pid != self.pid) continue;
-    if (auto ok = other->keep(*other->armed); !ok) return ok;
+    if (auto ok = other->keep(other->armed); !ok) return ok;
   }
-  return self.keep(subtract(*self.armed, PageRange{lo, hi}));
+  return self.keep(subtract(self.armed, PageRange{lo, hi}));
 }
 
 }  // namespace
 
-Result<std::unique_ptr<SoftDirtyTarget>> SoftDirtyTarget::open(
-    pid_t pid, const Process& process, const std::vector<PageRange>* armed) {
+Result<std::unique_ptr<SoftDirtyTarget>> SoftDirtyTarget::open(pid_t pid, const Process& process) {
   auto dir = process.proc_dir();
   if (!dir) return dir.error();
   const std::string path = *dir + "/clear_refs";
@@ -108,7 +108,6 @@ Result<std::unique_ptr<SoftDirtyTarget>> SoftDirtyTarget::open(
   target->impl_->pid = pid;
   target->impl_->clear_refs = fd;
   target->impl_->process = &process;
-  target->impl_->armed = armed;
   return target;
 }
 
@@ -134,7 +133,7 @@ Result<Harvest> SoftDirtyTarget::collect(std::uint64_t lo, std::uint64_t hi,
                                          std::uint64_t max_pages, bool reset) {
   std::lock_guard lock(live().mutex);
   Impl& s = *impl_;
-  const std::vector<PageRange> in_query = clipped(*s.armed, lo, hi);
+  const std::vector<PageRange> in_query = clipped(s.armed, lo, hi);
   auto written = s.dirty(in_query);
   if (!written) return written.error();
   for (const PageRange& p : intersect(s.pending, in_query)) add_range(*written, p.start, p.end);
@@ -172,9 +171,10 @@ Result<void> SoftDirtyTarget::reset(std::uint64_t lo, std::uint64_t hi) {
   return impl_->clear();
 }
 
-void SoftDirtyTarget::forget_unarmed() {
+void SoftDirtyTarget::set_armed(const std::vector<PageRange>& armed) {
   std::lock_guard lock(live().mutex);
-  impl_->pending = intersect(impl_->pending, *impl_->armed);
+  impl_->armed = armed;
+  impl_->pending = intersect(impl_->pending, armed);
 }
 
 }  // namespace pagescan::remote

@@ -34,15 +34,17 @@ Result<void> soft_dirty_works();
 class SoftDirtyTarget {
  public:
   // Opens /proc/PID/clear_refs of `pid` (kept open: a pid reused later cannot be cleared
-  // by mistake). `armed` is the watch's armed list (kept by the caller, outliving this):
-  // what the other watches of the same target read before a clear. Errors (opening
-  // clear_refs): no_such_process, permission.
-  static Result<std::unique_ptr<SoftDirtyTarget>> open(pid_t pid, const Process& process,
-                                                       const std::vector<PageRange>* armed);
+  // by mistake). `process` (the target's, outliving this) is what scans read. Errors
+  // (opening clear_refs): no_such_process, permission.
+  static Result<std::unique_ptr<SoftDirtyTarget>> open(pid_t pid, const Process& process);
   ~SoftDirtyTarget();
   SoftDirtyTarget(const SoftDirtyTarget&) = delete;
   SoftDirtyTarget& operator=(const SoftDirtyTarget&) = delete;
 
+  // The watch's armed ranges (ascending, coalesced), as they change: what a collect
+  // reads, and what the other watches of the target keep for it before a clear. Pending
+  // pages no longer armed (their mapping went away) are dropped.
+  void set_armed(const std::vector<PageRange>& armed);
   // Arms: clear_refs, after every other watch of the target kept its bits.
   Result<void> arm();
   // The pages of armed ∩ [lo, hi) written (soft-dirty, or pending from an earlier clear),
@@ -52,9 +54,6 @@ class SoftDirtyTarget {
   Result<Harvest> collect(std::uint64_t lo, std::uint64_t hi, std::uint64_t max_pages, bool reset);
   // Forgets [lo, hi)'s pending pages and clears the target (keeping the others' bits).
   Result<void> reset(std::uint64_t lo, std::uint64_t hi);
-  // Drops pending pages no longer armed (their mapping went away).
-  void forget_unarmed();
-
   struct Impl;  // soft_dirty_remote.cpp
 
  private:

@@ -1,7 +1,9 @@
 // Write tracking of another process through a userfaultfd injected into it
-// (include/pagescan/process_watch.hpp, other-processes.md §1).
+// (include/pagescan/process_watch.hpp, other-processes.md §1), or through its soft-dirty
+// bits (remote/soft_dirty_remote.hpp), which needs no registration, no replaced-memory
+// scan (a fresh mapping reads soft-dirty whole) and nothing undone at the end.
 //
-// A collect does, in this order:
+// A collect does, in this order (uffd):
 //   1. harvest: one PAGEMAP_SCAN get-and-protect (WRITTEN, WP_MATCHING) over the armed
 //      ranges; then a scan for memory in them that is not WPALLOWED: memory mapped afresh
 //      over an armed range (MAP_FIXED), which WP_MATCHING skips, is taken off the list;

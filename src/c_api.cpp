@@ -65,10 +65,6 @@ int pagescan_watch_attach(pid_t pid, uint64_t base, uint64_t len, unsigned flags
   if (out == nullptr) return -EFAULT;
   const auto options = pagescan::c_api::watch_options_from_flags(flags);
   if (pid <= 0 || !options || options->keep_huge_pages) return -EINVAL;
-  if (options->engine != pagescan::WatchEngine::automatic &&
-      options->engine != pagescan::WatchEngine::uffd) {
-    return -ENOTSUP;
-  }
   return guarded([&] {
     pagescan::ProcessWatchOptions attach_options;
     attach_options.engine = options->engine;

@@ -144,5 +144,24 @@ TEST_F(CliTop, WithoutATerminalItPrintsRoundsAsLines) {
   EXPECT_FALSE(any_uffd_wp_registered(target.pid()));
 }
 
+// --engine and --max-mapping reach the watch: the first line names the engine, and a
+// limit below every mapping leaves nothing to track (exit 2, one line).
+TEST_F(CliTop, EngineAndMaxMappingAreWatchs) {
+  PipedProgram top(PAGESCAN_CLI_PATH,
+                   {"top", std::to_string(target.pid()), "--interval", "0.05", "--engine", "uffd"},
+                   {"COLUMNS=", "PAGESCAN_WATCH_ENGINE="});
+  ASSERT_GT(top.pid(), 0) << top.error();
+  const std::string first = top.read_line();
+  EXPECT_NE(first.find("(uffd)"), std::string::npos) << first;
+  ASSERT_EQ(::kill(top.pid(), SIGTERM), 0);
+  EXPECT_EQ(top.wait_exit(), 0);
+  CliRun tiny = run_cli({"top", std::to_string(target.pid()), "--max-mapping", "1"},
+                        {"PAGESCAN_WATCH_ENGINE="});
+  EXPECT_EQ(tiny.exit_code, 2) << tiny.describe();
+  EXPECT_EQ(tiny.err_lines().size(), 1u) << tiny.err;
+  EXPECT_NE(tiny.err.find("larger than the 1 byte a watch arms"), std::string::npos) << tiny.err;
+  EXPECT_FALSE(any_uffd_wp_registered(target.pid()));
+}
+
 }  // namespace
 }  // namespace pagescan::test

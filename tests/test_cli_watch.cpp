@@ -16,6 +16,7 @@
 #include "support/cli_runner.hpp"
 #include "support/kernel_facts.hpp"
 #include "support/piped_program.hpp"
+#include "support/storm_mirror.hpp"
 #include "support/target_process.hpp"
 
 namespace pagescan::test {
@@ -76,14 +77,7 @@ void target_does(TargetProcess& target, const std::string& command) {
 
 // Whether `pid` is a zombie (it exited; its parent, this test, has not reaped it).
 bool wait_zombie(pid_t pid) {
-  for (int i = 0; i < 1000; ++i) {
-    std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
-    std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    const std::size_t paren = stat.rfind(')');
-    if (paren != std::string::npos && stat.compare(paren + 2, 1, "Z") == 0) return true;
-    ::usleep(5'000);
-  }
-  return false;
+  return wait_state(pid, 'Z');
 }
 
 class CliWatch : public ::testing::Test {
@@ -387,9 +381,20 @@ TEST_F(CliWatch, BadArgumentsAreUsageErrors) {
       {{"watch", "x"}, "bad target 'x': expected a process id (a number > 0) or 'self'"},
       {{"watch", pid, "--vma", "heap", "--range", "0x1000-0x2000"},
        "--vma 'heap' contradicts --range '0x1000-0x2000' (both choose the range: give one)"},
+      {{"watch", pid, "--engine", "fast"},
+       "bad --engine 'fast': expected auto, uffd or soft-dirty"},
+      {{"watch", pid, "--engine", "mprotect"},
+       "bad --engine 'mprotect': expected auto, uffd or soft-dirty (mprotect cannot watch "
+       "another process)"},
+      {{"top", pid, "--engine", ""}, "bad --engine '': expected auto, uffd or soft-dirty"},
+      {{"watch", pid, "--max-mapping", "12Q"},
+       "bad --max-mapping '12Q': expected a size such as 4096, 64K, 2M or 1G"},
+      {{"top", pid, "--max-mapping", "-4K"},
+       "bad --max-mapping '-4K': expected a size such as 4096, 64K, 2M or 1G"},
+      {{"watch", pid, "--max-mapping", "0"}, "bad --max-mapping '0': expected a size > 0"},
   };
   for (const auto& [args, message] : cases) {
-    CliRun run = run_cli(args);
+    CliRun run = run_cli(args, {"PAGESCAN_WATCH_ENGINE="});
     EXPECT_EQ(run.exit_code, 2) << run.describe();
     EXPECT_EQ(run.err, "pagescan: " + message + "\n");
     EXPECT_EQ(run.out, "");
@@ -414,6 +419,122 @@ TEST_F(CliWatch, AttachFailuresAreReported) {
   EXPECT_EQ(none.exit_code, 2) << none.describe();
   EXPECT_EQ(none.err_lines().size(), 1u) << none.err;
   EXPECT_EQ(none.out, "");
+}
+
+// The arming line names the engine chosen: uffd by default here, or when asked for.
+TEST_F(CliWatch, TheArmingLineNamesTheEngineChosen) {
+  for (const std::vector<std::string>& engine :
+       {std::vector<std::string>{}, {"--engine", "auto"}, {"--engine", "uffd"}}) {
+    std::vector<std::string> args = {"watch",      std::to_string(target.pid()),
+                                     "--range",    region_range(target),
+                                     "--rounds",   "1",
+                                     "--interval", "0.01",
+                                     "--json"};
+    args.insert(args.end(), engine.begin(), engine.end());
+    CliRun run = run_cli(args, {"PAGESCAN_WATCH_ENGINE="});
+    ASSERT_EQ(run.exit_code, 0) << run.describe();
+    EXPECT_EQ(parse_line(run.out.substr(0, run.out.find('\n')))["engine"], "uffd") << run.out;
+  }
+  // PAGESCAN_WATCH_ENGINE sets auto's choice, as for a WriteWatch; --engine overrides it.
+  CliRun forced = run_cli({"watch", std::to_string(target.pid()), "--rounds", "1"},
+                          {"PAGESCAN_WATCH_ENGINE=mprotect"});
+  EXPECT_EQ(forced.exit_code, 1) << forced.describe();
+  EXPECT_EQ(forced.err, "pagescan: watch of pid " + std::to_string(target.pid()) +
+                            ": the mprotect engine (PAGESCAN_WATCH_ENGINE) cannot watch another "
+                            "process (uffd or soft-dirty can)\n");
+  CliRun named = run_cli({"watch", std::to_string(target.pid()), "--rounds", "1", "--interval",
+                          "0.01", "--engine", "uffd", "--json"},
+                         {"PAGESCAN_WATCH_ENGINE=mprotect"});
+  EXPECT_EQ(named.exit_code, 0) << named.describe();
+  CliRun unknown = run_cli({"watch", std::to_string(target.pid()), "--rounds", "1"},
+                           {"PAGESCAN_WATCH_ENGINE=bogus"});
+  EXPECT_EQ(unknown.exit_code, 2) << unknown.describe();
+  EXPECT_EQ(unknown.err,
+            "pagescan: PAGESCAN_WATCH_ENGINE: unknown write-tracking engine 'bogus' (expected "
+            "auto, uffd, soft-dirty, mprotect or everything)\n");
+  EXPECT_FALSE(any_uffd_wp_registered(target.pid()));
+}
+
+// --max-mapping: a writable mapping larger than it is listed as untracked, with why.
+TEST_F(CliWatch, MaxMappingLeavesLargerMappingsUntracked) {
+  const std::string limit = std::to_string(target.pages() * kPage / 2 / 1024) + "K";  // 128K
+  CliRun run = run_cli({"watch", std::to_string(target.pid()), "--max-mapping", limit, "--rounds",
+                        "1", "--interval", "0.01", "--json"},
+                       {"PAGESCAN_WATCH_ENGINE="});
+  ASSERT_EQ(run.exit_code, 0) << run.describe();
+  Json armed = parse_line(run.out.substr(0, run.out.find('\n')));
+  Json region;
+  for (const Json& u : armed["untracked"]) {
+    if (u["start"] == hex(target.region())) region = u;
+  }
+  ASSERT_FALSE(region.is_null()) << armed.dump();
+  EXPECT_EQ(region["end"], hex(target.region() + target.pages() * kPage));
+  EXPECT_EQ(region["reason"],
+            "a mapping of " + std::to_string(target.pages() * kPage / 1024) +
+                " KiB, larger than the " + std::to_string(target.pages() * kPage / 2 / 1024) +
+                " KiB a watch arms (arming needs page tables for every page: a sparse "
+                "reservation such as sanitizer shadow memory)");
+  // Only the region was left out of what a whole-process watch arms.
+  for (const Json& r : armed["armed"]) EXPECT_NE(r["start"], hex(target.region())) << r.dump();
+  // Over the region alone nothing is left to track: exit 2, one line saying why.
+  CliRun none = run_cli({"watch", std::to_string(target.pid()), "--range", region_range(target),
+                         "--max-mapping", limit, "--rounds", "1"},
+                        {"PAGESCAN_WATCH_ENGINE="});
+  EXPECT_EQ(none.exit_code, 2) << none.describe();
+  EXPECT_EQ(none.err_lines().size(), 1u) << none.err;
+  EXPECT_NE(none.err.find("larger than the 128 KiB a watch arms"), std::string::npos) << none.err;
+}
+
+// Soft-dirty asked for where the kernel has none: one line, exit 1, nothing armed; the
+// same from `top`, and when PAGESCAN_WATCH_ENGINE asks for it.
+TEST(CliWatchSoftDirty, AskingForSoftDirtyWithoutItIsOneLine) {
+  if (kernel_has(Fact::soft_dirty)) {
+    GTEST_SKIP() << "soft-dirty works here: " << kernel_fact(Fact::soft_dirty).finding;
+  }
+  TargetProcess target({"writer"});
+  ASSERT_GT(target.pid(), 0) << target.error();
+  const std::string pid = std::to_string(target.pid());
+  const bool exact =
+      kernel_fact(Fact::soft_dirty).finding.find("no CONFIG_MEM_SOFT_DIRTY") != std::string::npos &&
+      kernel_has(Fact::uffd_wp_async) && kernel_has(Fact::pagemap_scan);
+  const std::string line = "pagescan: watch of pid " + pid +
+                           ": soft-dirty is not built into this kernel (CONFIG_MEM_SOFT_DIRTY): "
+                           "pagemap bit 55 never set; use the uffd engine\n";
+  for (const auto& [args, env] : std::vector<std::pair<std::vector<std::string>, std::string>>{
+           {{"watch", pid, "--engine", "soft-dirty", "--rounds", "1"}, "PAGESCAN_WATCH_ENGINE="},
+           {{"top", pid, "--engine", "soft-dirty"}, "PAGESCAN_WATCH_ENGINE="},
+           {{"watch", pid, "--rounds", "1"}, "PAGESCAN_WATCH_ENGINE=soft-dirty"}}) {
+    CliRun run = run_cli(args, {env});
+    EXPECT_EQ(run.exit_code, 1) << run.describe();
+    EXPECT_EQ(run.out, "");
+    EXPECT_EQ(run.err_lines().size(), 1u) << run.err;
+    if (exact) EXPECT_EQ(run.err, line);
+    EXPECT_NE(run.err.find("soft-dirty"), std::string::npos) << run.err;
+  }
+  EXPECT_FALSE(any_uffd_wp_registered(target.pid()));
+}
+
+// On a kernel with soft-dirty: the arming line names it and rounds are exact.
+TEST(CliWatchSoftDirty, TheSoftDirtyEngineReportsRoundsLikeUffd) {
+  PAGESCAN_REQUIRE_FACT(Fact::soft_dirty);
+  TargetProcess target({"writer"});
+  ASSERT_GT(target.pid(), 0) << target.error();
+  Pagescan watch({"watch", std::to_string(target.pid()), "--range", region_range(target),
+                  "--engine", "soft-dirty", "--trigger", "stdin", "--json"});
+  ASSERT_GT(watch.pid(), 0) << watch.error();
+  Json armed = parse_line(watch.read_line());
+  EXPECT_EQ(armed["engine"], "soft-dirty");
+  EXPECT_EQ(armed["armed"], written(target, {{0, 64}}));
+  EXPECT_FALSE(any_uffd_wp_registered(target.pid())) << "soft-dirty registers nothing";
+  target_does(target, "0 3");
+  target_does(target, "pread 10 2");
+  ASSERT_TRUE(watch.send(""));
+  Json round = parse_line(watch.read_line());
+  EXPECT_EQ(round["round"], 1);
+  EXPECT_EQ(round["written"], written(target, {{0, 3}, {10, 2}}));
+  watch.close_input();
+  EXPECT_EQ(parse_line(watch.read_line())["ended"], "eof");
+  EXPECT_EQ(watch.wait_exit(), 0);
 }
 
 }  // namespace

@@ -5,7 +5,6 @@
 // followed, the endings, and a tracker killed with SIGKILL leaving the target clean.
 #include <gtest/gtest.h>
 #include <signal.h>
-#include <sys/uio.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -19,6 +18,8 @@
 #include "pagescan/scan.hpp"
 #include "proc/maps.hpp"
 #include "support/kernel_facts.hpp"
+#include "support/remote_rounds.hpp"
+#include "support/storm_mirror.hpp"
 #include "support/target_process.hpp"
 
 namespace pagescan::test {
@@ -34,21 +35,6 @@ bool any_registered(pid_t pid) {
     if (vma.uffd_wp()) return true;
   }
   return false;
-}
-
-std::vector<PageRange> pages_of(const TargetProcess& t, std::uint64_t first, std::uint64_t count) {
-  if (count == 0) return {};
-  return {PageRange{t.region() + first * kPage, t.region() + (first + count) * kPage}};
-}
-
-// One round: the target does `command` (and says "done"), then a collect.
-std::vector<PageRange> round(TargetProcess& target, ProcessWriteWatch& watch,
-                             const std::string& command) {
-  EXPECT_TRUE(target.send(command));
-  EXPECT_EQ(target.read_line(), "done") << command;
-  auto harvest = watch.collect();
-  EXPECT_TRUE(harvest) << (harvest ? "" : harvest.error().message());
-  return harvest ? harvest->ranges : std::vector<PageRange>{};
 }
 
 class ProcessWatch : public ::testing::Test {
@@ -67,13 +53,7 @@ TEST_F(ProcessWatch, RoundsReportExactlyThePagesWritten) {
   EXPECT_EQ(watch->armed(), pages_of(target, 0, target.pages()));
   EXPECT_TRUE(any_registered(target.pid()));
 
-  EXPECT_EQ(round(target, *watch, "0 4"), pages_of(target, 0, 4)) << "user writes";
-  EXPECT_EQ(round(target, *watch, "pread 10 2"), pages_of(target, 10, 2)) << "kernel writes";
-  EXPECT_EQ(round(target, *watch, "read 20 5"), pages_of(target, 20, 0)) << "reads only";
-  EXPECT_EQ(round(target, *watch, "0 0"), pages_of(target, 0, 0)) << "nothing";
-  EXPECT_EQ(round(target, *watch, "threads 4 30 8"), pages_of(target, 30, 8)) << "4 threads";
-  // Pages written before are armed again: written again, reported again.
-  EXPECT_EQ(round(target, *watch, "0 4"), pages_of(target, 0, 4)) << "re-armed";
+  expect_exact_rounds(target, *watch);
 }
 
 std::size_t thread_count(pid_t pid) {
@@ -236,29 +216,6 @@ TEST_F(ProcessWatch, TheWatchEndsWhenTheTargetExits) {
   EXPECT_EQ(watch->ended(), WatchEnd::exited) << after.error().message();
 }
 
-// "mapped 0x7f..." then "done": the new region's address.
-std::uint64_t mapped_address(TargetProcess& target, const std::string& command) {
-  EXPECT_TRUE(target.send(command));
-  std::string line = target.read_line();
-  EXPECT_EQ(line.rfind("mapped 0x", 0), 0u) << line;
-  EXPECT_EQ(target.read_line(), "done");
-  return line.size() > 7 ? std::stoull(line.substr(7), nullptr, 16) : 0;
-}
-
-bool covers(const std::vector<PageRange>& ranges, const PageRange& want) {
-  for (const PageRange& r : ranges) {
-    if (r.start <= want.start && want.end <= r.end) return true;
-  }
-  return false;
-}
-
-bool overlaps(const std::vector<PageRange>& ranges, const PageRange& span) {
-  for (const PageRange& r : ranges) {
-    if (r.start < span.end && r.end > span.start) return true;
-  }
-  return false;
-}
-
 TEST_F(ProcessWatch, NewAndMovedMappingsAreReportedWholeOnceThenExactly) {
   TargetProcess target({"writer"});
   ASSERT_GT(target.pid(), 0) << target.error();
@@ -266,17 +223,8 @@ TEST_F(ProcessWatch, NewAndMovedMappingsAreReportedWholeOnceThenExactly) {
   ASSERT_TRUE(watch) << watch.error().message();
   ASSERT_TRUE(watch->collect());
 
-  const std::uint64_t second = mapped_address(target, "map 16");
+  const std::uint64_t second = expect_new_mapping_whole_once_then_exact(target, *watch);
   const PageRange whole{second, second + 16 * kPage};
-  auto first = watch->collect();
-  ASSERT_TRUE(first) << first.error().message();
-  EXPECT_TRUE(covers(first->ranges, whole)) << "a new mapping is reported whole";
-  EXPECT_TRUE(covers(watch->armed(), whole)) << "and armed";
-  // Then exactly: two pages written.
-  std::vector<PageRange> next = round(target, *watch, "w2 3 2");
-  EXPECT_TRUE(covers(next, PageRange{second + 3 * kPage, second + 5 * kPage}));
-  EXPECT_FALSE(overlaps(next, PageRange{second, second + 3 * kPage}));
-  EXPECT_FALSE(overlaps(next, PageRange{second + 5 * kPage, second + 16 * kPage}));
 
   // Moved: the destination is reported whole once; the old place is dropped.
   const std::uint64_t moved = mapped_address(target, "remap 64");
@@ -390,39 +338,9 @@ TEST_F(ProcessWatch, AMirrorOfReportedPagesKeepsUpWithANonStopWriter) {
   ASSERT_GT(target.pid(), 0) << target.error();
   auto watch = ProcessWriteWatch::attach(target.pid(), target.region(), pages * kPage);
   ASSERT_TRUE(watch) << watch.error().message();
-  auto read_pages = [&](std::uint64_t start, std::uint64_t end, char* into) {
-    iovec local{into, end - start};
-    iovec remote{reinterpret_cast<void*>(start), end - start};
-    return ::process_vm_readv(target.pid(), &local, 1, &remote, 1, 0) ==
-           static_cast<ssize_t>(end - start);
-  };
-  std::vector<char> mirror(pages * kPage), control(pages * kPage);
-  ASSERT_TRUE(read_pages(target.region(), target.region() + pages * kPage, mirror.data()));
-  control = mirror;
-  ASSERT_TRUE(target.send("1500"));  // writes for 1.5 s while we harvest
-  int harvests = 0;
-  std::string stopped;
-  auto apply = [&](const Harvest& h, bool to_control) {
-    for (const PageRange& r : h.ranges) {
-      const std::uint64_t at = r.start - target.region();
-      ASSERT_TRUE(read_pages(r.start, r.end, mirror.data() + at));
-      if (to_control) std::copy_n(mirror.data() + at, r.end - r.start, control.data() + at);
-    }
-  };
-  while ((stopped = target.read_line(1)).empty()) {
-    auto h = watch->collect();
-    ASSERT_TRUE(h) << h.error().message();
-    apply(*h, harvests++ % 2 == 0);
-  }
-  EXPECT_EQ(stopped.rfind("stopped ", 0), 0u) << stopped;
-  auto last = watch->collect();
-  ASSERT_TRUE(last) << last.error().message();
-  apply(*last, true);
-  std::vector<char> memory(pages * kPage);
-  ASSERT_TRUE(read_pages(target.region(), target.region() + pages * kPage, memory.data()));
-  EXPECT_GT(harvests, 10) << "too few harvests raced the writer";
-  EXPECT_TRUE(mirror == memory) << "the mirror lost writes";
-  EXPECT_FALSE(control == memory) << "the negative control matched: the test proves nothing";
+  // Writes for 1.5 s while we harvest.
+  StormMirror run = mirror_storm(target, pages, 1500, [&] { return watch->collect(); });
+  expect_mirror_kept_up(run);
 }
 
 }  // namespace

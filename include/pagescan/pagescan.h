@@ -72,17 +72,28 @@ int pagescan_watch_create(void* base, size_t len, unsigned flags, pagescan_watch
 
 /* Watches another process, unmodified (C++: pagescan/process_watch.hpp): [base, base +
  * len) of process `pid`, or with base and len 0 its whole writable address space,
- * followed as it changes (a writable mapping that appears is reported whole once). A
- * userfaultfd is made inside the target for about a millisecond and taken out; the
- * target's registers, descriptors and mappings are left as they were. flags: the engine
- * only, PAGESCAN_WATCH_AUTO or PAGESCAN_WATCH_UFFD. On success stores the watch in *out;
+ * followed as it changes (a writable mapping that appears is reported whole once).
+ * flags: the engine only, as for pagescan_watch_create:
+ *   PAGESCAN_WATCH_UFFD        a userfaultfd is made inside the target for about a
+ *                              millisecond and taken out; the target's registers,
+ *                              descriptors and mappings are left as they were. Exact.
+ *   PAGESCAN_WATCH_SOFT_DIRTY  clear_refs of the target: NOT ATOMIC (a write racing a
+ *                              get with PAGESCAN_WATCH_RESET can be lost), resets the
+ *                              soft-dirty bits of the WHOLE target (another soft-dirty
+ *                              user of it, a checkpointer, loses its state), and new or
+ *                              changed mappings read written whole once.
+ *   PAGESCAN_WATCH_AUTO        PAGESCAN_WATCH_ENGINE when set, else uffd where the kernel
+ *                              has it, else soft-dirty where a functional test (one fork)
+ *                              passes.
+ * pagescan_watch_engine() says which was chosen. On success stores the watch in *out;
  * pagescan_watch_get, _reset, _engine and _destroy work on it, with base NULL and len 0
  * meaning the whole watch. Errors: -EINVAL (pid <= 0, unknown flags, KEEP_HUGE, a range
- * outside the user address space or with no writable mapping, a target already traced),
- * -EFAULT (out is NULL), -ENOTSUP (another engine; a kernel without PAGEMAP_SCAN or
- * userfaultfd WP_ASYNC; a kernel thread), -EPERM (ptrace refused: another user, Yama,
- * no CAP_SYS_PTRACE), -ESRCH (no such process, a zombie; later calls: it exited or ran
- * a new program). */
+ * outside the user address space or with no writable mapping, a target already traced,
+ * PAGESCAN_WATCH_ENGINE naming no engine), -EFAULT (out is NULL), -ENOTSUP (the
+ * mprotect or everything engine; the engine asked for missing from this kernel: uffd
+ * needs PAGEMAP_SCAN and userfaultfd WP_ASYNC, soft-dirty CONFIG_MEM_SOFT_DIRTY; a
+ * kernel thread), -EPERM (ptrace refused: another user, Yama, no CAP_SYS_PTRACE),
+ * -ESRCH (no such process, a zombie; later calls: it exited or ran a new program). */
 int pagescan_watch_attach(pid_t pid, uint64_t base, uint64_t len, unsigned flags,
                           pagescan_watch** out);
 

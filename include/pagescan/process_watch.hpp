@@ -1,8 +1,10 @@
 // Write tracking of another, unmodified process: the pages it (or the kernel on its
 // behalf) wrote since the last collect, with WriteWatch's harvest types and
-// collect/reset semantics (watch.hpp). The target needs no cooperation: pagescan makes a
-// userfaultfd inside it for a moment (other-processes.md §1), keeps its own reference,
-// and harvests with PAGEMAP_SCAN get-and-protect on /proc/PID/pagemap.
+// collect/reset semantics (watch.hpp). The target needs no cooperation. Two engines:
+// uffd (pagescan makes a userfaultfd inside it for a moment, other-processes.md §1,
+// keeps its own reference, and harvests with PAGEMAP_SCAN get-and-protect on
+// /proc/PID/pagemap) and, where the kernel lacks that, soft-dirty (clear_refs of the
+// target), whose contract is weaker (below).
 #pragma once
 
 #include <sys/types.h>
@@ -18,9 +20,24 @@
 namespace pagescan {
 
 struct ProcessWatchOptions {
-  // automatic or uffd: userfaultfd injected into the target (exact, atomic per page,
-  // sees kernel writes). The only engine for now: soft-dirty on another process is not
-  // built (this kernel has none to test it on), others cannot work across processes.
+  // uffd: a userfaultfd injected into the target (exact, atomic per page, sees kernel
+  // writes; the target is stopped about a millisecond for the attach).
+  // soft_dirty: "4" written to /proc/PID/clear_refs arms, pagemap's soft-dirty bit
+  // (PAGEMAP_SCAN category soft-dirty where the kernel has it) says written. Sees kernel
+  // writes, never stops the target, but its contract is WEAKER:
+  //   - not atomic: a write to a page that was clean when read and that lands before the
+  //     clear_refs that follows is LOST (exact only while the target's writers are
+  //     stopped, as with the in-process engine);
+  //   - clear_refs clears the soft-dirty bits of the WHOLE target process: it resets any
+  //     other soft-dirty user of that process (a checkpointer such as CRIU, another
+  //     tracker); watches of one target within this process keep each other's bits;
+  //   - over-reports: a mapping created, merged or changed (mmap, mprotect, mremap)
+  //     carries VM_SOFTDIRTY and reads written whole until the next collect with reset;
+  //     a write to a transparent huge page reports all of it.
+  // automatic: PAGESCAN_WATCH_ENGINE when set (as WriteWatch reads it), else uffd where
+  // the kernel has userfaultfd WP_ASYNC and PAGEMAP_SCAN, else soft-dirty where its
+  // functional probe passes (which FORKS once: features.hpp), else unsupported naming what
+  // each lacks. mprotect and everything cannot watch another process (unsupported).
   WatchEngine engine = WatchEngine::automatic;
   // A writable mapping (the part of it in range) larger than this is not armed but listed
   // as untracked: arming write-protects every page, holes included, which costs page
@@ -58,17 +75,25 @@ class ProcessWriteWatch {
   // Errors (one line naming the pid and the cause): no_such_process (gone, a zombie);
   // permission (ptrace refused: another user, Yama ptrace_scope, no CAP_SYS_PTRACE);
   // invalid_argument (already traced by a debugger, naming it; a range not inside the
-  // user address space; a range with no writable mapping); unsupported (a kernel thread;
-  // a kernel without PAGEMAP_SCAN or userfaultfd WP_ASYNC; no vDSO syscall instruction).
+  // user address space; a range with no writable mapping; PAGESCAN_WATCH_ENGINE naming no
+  // engine); unsupported (a kernel thread; a kernel without PAGEMAP_SCAN or userfaultfd
+  // WP_ASYNC; no vDSO syscall instruction; soft_dirty asked for on a kernel without it:
+  // "watch of pid P: soft-dirty is not built into this kernel (CONFIG_MEM_SOFT_DIRTY):
+  // pagemap bit 55 never set; use the uffd engine"; the mprotect or everything engine).
+  // The soft-dirty engine needs no ptrace (only write access to /proc/PID/clear_refs and
+  // read access to its pagemap) and stops nothing: attach_stop_ns() is 0.
   static Result<ProcessWriteWatch> attach(pid_t pid, std::uint64_t base = 0, std::uint64_t len = 0,
                                           const ProcessWatchOptions& options = {});
   ProcessWriteWatch(ProcessWriteWatch&&) noexcept;
   ProcessWriteWatch& operator=(ProcessWriteWatch&&) noexcept;
   // Unregisters every range (the target's memory is as before the attach). When the
   // tracker dies instead, the kernel does the same as it closes the last reference.
+  // soft-dirty: nothing to undo (the target's soft-dirty bits stay as the last clear
+  // left them).
   ~ProcessWriteWatch();
 
   pid_t pid() const;
+  // The engine chosen: uffd or soft_dirty, never automatic.
   WatchEngine engine() const;
   bool whole_process() const;
   // The watched range: [base, base + len), or the user address space when whole.
@@ -82,13 +107,17 @@ class ProcessWriteWatch {
 
   // The pages written since they were last armed, ascending, coalesced, clipped to the
   // watched range; with reset (default) exactly those are re-armed, atomically per page
-  // (a write racing the collect is reported by it or by the next one, never lost).
+  // (a write racing the collect is reported by it or by the next one, never lost). The
+  // soft-dirty engine: not atomic, and a reset clears the whole target (see
+  // ProcessWatchOptions::engine); pages beyond max_pages or outside a sub-range are kept
+  // and reported later, never lost to the clear.
   //
   // The address space is followed: a writable mapping that appeared in range since the
   // previous collect (mmap, mprotect to writable, mremap's destination, a MAP_FIXED
   // replacement) is armed and reported WHOLE once, since nothing tells which of its
   // pages hold new data; a mapping that went away is dropped. Pages dropped with
-  // MADV_DONTNEED read as written (their contents became zeroes).
+  // MADV_DONTNEED read as written (their contents became zeroes) with uffd; soft-dirty
+  // does not see that (the dropped page has no soft-dirty bit left to read).
   //
   // Errors: no_such_process with ended() set when the target exited or exec'd (nothing
   // is lost that was harvested before); kernel_failure otherwise.

@@ -1,7 +1,9 @@
 // Write tracking of another process through a userfaultfd injected into it
-// (include/pagescan/process_watch.hpp, other-processes.md §1).
+// (include/pagescan/process_watch.hpp, other-processes.md §1), or through its soft-dirty
+// bits (remote/soft_dirty_remote.hpp), which needs no registration, no replaced-memory
+// scan (a fresh mapping reads soft-dirty whole) and nothing undone at the end.
 //
-// A collect does, in this order:
+// A collect does, in this order (uffd):
 //   1. harvest: one PAGEMAP_SCAN get-and-protect (WRITTEN, WP_MATCHING) over the armed
 //      ranges; then a scan for memory in them that is not WPALLOWED: memory mapped afresh
 //      over an armed range (MAP_FIXED), which WP_MATCHING skips, is taken off the list;
@@ -23,6 +25,7 @@
 #include <cinttypes>
 #include <cstdio>
 #include <fstream>
+#include <utility>
 
 #include "feature_probes.hpp"
 #include "kernel/uapi.hpp"
@@ -31,6 +34,8 @@
 #include "pagescan/scan.hpp"
 #include "proc/maps.hpp"
 #include "remote/inject_userfaultfd.hpp"
+#include "remote/page_ranges.hpp"
+#include "remote/soft_dirty_remote.hpp"
 
 namespace pagescan {
 
@@ -46,6 +51,10 @@ std::string_view to_string(WatchEnd end) {
   return "?";
 }
 
+using remote::add_range;
+using remote::subtract;
+using remote::uncovered;
+
 namespace {
 
 std::string range_text(std::uint64_t lo, std::uint64_t hi) {
@@ -54,65 +63,22 @@ std::string range_text(std::uint64_t lo, std::uint64_t hi) {
   return text;
 }
 
-// Adds [lo, hi) to an ascending, coalesced list.
-void add_range(std::vector<PageRange>& ranges, std::uint64_t lo, std::uint64_t hi) {
-  if (lo >= hi) return;
-  // In order (a harvest arrives ascending): only the last range can touch it. Without
-  // this, building a Harvest of n ranges re-sorted and copied the list n times, O(n^2):
-  // 2.1 s for 26 000 scattered pages (docs/benchmarks.md, remote write tracking).
-  if (ranges.empty() || lo >= ranges.back().start) {
-    if (!ranges.empty() && lo <= ranges.back().end) {
-      ranges.back().end = std::max(ranges.back().end, hi);
-    } else {
-      ranges.push_back(PageRange{lo, hi});
-    }
-    return;
+// "16 GiB", "512 MiB", "100 bytes": exact, in the largest unit that divides it.
+std::string size_text(std::uint64_t bytes) {
+  for (auto [shift, unit] : {std::pair{30, " GiB"}, std::pair{20, " MiB"}, std::pair{10, " KiB"}}) {
+    const std::uint64_t one = std::uint64_t{1} << shift;
+    if (bytes >= one && bytes % one == 0) return std::to_string(bytes >> shift) + unit;
   }
-  ranges.push_back(PageRange{lo, hi});
-  std::sort(ranges.begin(), ranges.end(),
-            [](const PageRange& a, const PageRange& b) { return a.start < b.start; });
-  std::vector<PageRange> merged;
-  for (const PageRange& r : ranges) {
-    if (!merged.empty() && r.start <= merged.back().end) {
-      merged.back().end = std::max(merged.back().end, r.end);
-    } else {
-      merged.push_back(r);
-    }
-  }
-  ranges = std::move(merged);
+  return std::to_string(bytes) + (bytes == 1 ? " byte" : " bytes");
 }
 
-// The parts of [lo, hi) not covered by `covered` (ascending, coalesced).
-std::vector<PageRange> uncovered(std::uint64_t lo, std::uint64_t hi,
-                                 const std::vector<PageRange>& covered) {
-  std::vector<PageRange> gaps;
-  std::uint64_t at = lo;
-  for (const PageRange& c : covered) {
-    if (c.end <= at) continue;
-    if (c.start >= hi) break;
-    if (c.start > at) gaps.push_back(PageRange{at, std::min(c.start, hi)});
-    at = std::max(at, c.end);
-    if (at >= hi) break;
-  }
-  if (at < hi) gaps.push_back(PageRange{at, hi});
-  return gaps;
-}
-
-// `ranges` without `cut`.
-std::vector<PageRange> subtract(const std::vector<PageRange>& ranges, const PageRange& cut) {
-  std::vector<PageRange> out;
-  for (const PageRange& r : ranges) {
-    for (const PageRange& piece : uncovered(r.start, r.end, {cut})) out.push_back(piece);
-  }
-  return out;
-}
-
-// "a 20480 GiB mapping, larger than the 16 GiB a watch arms (...)".
-std::string too_large(std::uint64_t len, std::uint64_t limit) {
-  return "a " + std::to_string(len >> 30) + " GiB mapping, larger than the " +
-         std::to_string(limit >> 30) +
-         " GiB a watch arms (arming needs page tables for every page: a sparse reservation "
-         "such as sanitizer shadow memory)";
+// "a mapping of 20480 GiB, larger than the 16 GiB a watch arms (...)".
+std::string too_large(std::uint64_t len, std::uint64_t limit, WatchEngine engine) {
+  return "a mapping of " + size_text(len) + ", larger than the " + size_text(limit) +
+         " a watch arms (" +
+         (engine == WatchEngine::uffd ? "arming needs page tables for every page"
+                                      : "each collect reads every page's soft-dirty bit") +
+         ": a sparse reservation such as sanitizer shadow memory)";
 }
 
 // What a mapping userfaultfd would not register is, for the untracked list.
@@ -130,7 +96,9 @@ std::string why_not_registered(const Error& error, const proc::Vma& vma) {
 struct ProcessWriteWatch::State {
   pid_t pid = -1;
   std::optional<Process> process;
-  std::optional<kernel::Userfaultfd> uffd;
+  WatchEngine engine = WatchEngine::uffd;
+  std::optional<kernel::Userfaultfd> uffd;              // the uffd engine's
+  std::unique_ptr<remote::SoftDirtyTarget> soft_dirty;  // the soft-dirty engine's
   bool whole = false;
   std::uint64_t lo = 0, hi = 0, page = 4096;
   std::vector<PageRange> armed;  // registered and protected, coalesced
@@ -182,13 +150,7 @@ struct ProcessWriteWatch::State {
 
   // The armed ranges clipped to [qlo, qhi).
   std::vector<PageRange> armed_within(std::uint64_t qlo, std::uint64_t qhi) const {
-    std::vector<PageRange> clipped;
-    for (const PageRange& r : armed) {
-      if (r.end > qlo && r.start < qhi) {
-        clipped.push_back(PageRange{std::max(r.start, qlo), std::min(r.end, qhi)});
-      }
-    }
-    return clipped;
+    return remote::clipped(armed, qlo, qhi);
   }
 
   // Step 2: arms what is writable in range and not armed; drops what went away. With
@@ -214,7 +176,13 @@ struct ProcessWriteWatch::State {
         void* base = reinterpret_cast<void*>(gap.start);
         const std::size_t len = gap.end - gap.start;
         if (len > max_mapping_bytes) {
-          untracked_now.push_back(UntrackedRange{gap, too_large(len, max_mapping_bytes)});
+          untracked_now.push_back(UntrackedRange{gap, too_large(len, max_mapping_bytes, engine)});
+          continue;
+        }
+        if (soft_dirty) {
+          // Nothing to register: clear_refs arms every page of the process.
+          add_range(still_armed, gap.start, gap.end);
+          if (report) add_range(report_whole, gap.start, gap.end);
           continue;
         }
         auto registered = uffd->register_wp(base, len);
@@ -229,6 +197,7 @@ struct ProcessWriteWatch::State {
       }
     }
     armed = std::move(still_armed);
+    if (soft_dirty) soft_dirty->set_armed(armed);
     std::sort(untracked_now.begin(), untracked_now.end(),
               [](const UntrackedRange& x, const UntrackedRange& y) {
                 return x.range.start < y.range.start;
@@ -242,6 +211,9 @@ struct ProcessWriteWatch::State {
   // WPALLOWED: the kernel skips registered VMAs whole (a VMA-level category), so this
   // costs a walk of the replaced memory only.
   Result<void> drop_replaced(std::uint64_t qlo, std::uint64_t qhi) {
+    // Soft-dirty needs no such care: a fresh mapping carries VM_SOFTDIRTY and its pages
+    // read written until the next clear.
+    if (soft_dirty) return {};
     std::vector<PageRange> replaced;
     for (const PageRange& r : armed_within(qlo, qhi)) {
       ScanOptions options;
@@ -262,6 +234,7 @@ struct ProcessWriteWatch::State {
   // drop_replaced() finds it.
   Result<Harvest> harvest(std::uint64_t qlo, std::uint64_t qhi, std::uint64_t max_pages,
                           bool reset) {
+    if (soft_dirty) return soft_dirty->collect(qlo, qhi, max_pages, reset);
     Harvest h;
     for (const PageRange& r : armed_within(qlo, qhi)) {
       std::uint64_t budget = 0;
@@ -304,22 +277,78 @@ ProcessWriteWatch::~ProcessWriteWatch() {
   }
 }
 
+namespace {
+
+// automatic (after PAGESCAN_WATCH_ENGINE): uffd where the kernel has what it needs, else
+// soft-dirty where its functional probe passes (forking once), else unsupported naming
+// what each lacks. A named engine is checked alone.
+Result<WatchEngine> choose_engine(pid_t pid, WatchEngine asked) {
+  const std::string who = "watch of pid " + std::to_string(pid) + ": ";
+  auto requested = watch_engine_requested(asked);
+  if (!requested) return requested.error();
+  const bool from_environment = asked == WatchEngine::automatic && *requested != asked;
+  const WatchEngine engine = *requested;
+  const Features& scanning = probe::scanning();
+  const bool uffd_ok = scanning.pagemap_scan && probe::userfaultfd().uffd_wp_async &&
+                       probe::userfaultfd().uffd_wp_unpopulated;
+  const std::string uffd_needs = "needs PAGEMAP_SCAN and userfaultfd WP_ASYNC (Linux 6.7+)";
+  switch (engine) {
+    case WatchEngine::uffd:
+      if (uffd_ok) return engine;
+      return Error(EOPNOTSUPP, ErrorKind::unsupported, who + "the uffd engine " + uffd_needs);
+    case WatchEngine::soft_dirty:
+      if (auto ok = remote::soft_dirty_works(); !ok) {
+        return Error(EOPNOTSUPP, ErrorKind::unsupported,
+                     who + ok.error().message() +
+                         (uffd_ok ? "; use the uffd engine" : "; the uffd engine " + uffd_needs));
+      }
+      return engine;
+    case WatchEngine::automatic: {
+      if (uffd_ok) return WatchEngine::uffd;
+      auto ok = remote::soft_dirty_works();
+      if (ok) return WatchEngine::soft_dirty;
+      return Error(EOPNOTSUPP, ErrorKind::unsupported,
+                   who + "no engine can watch another process here: uffd " + uffd_needs + "; " +
+                       ok.error().message());
+    }
+    default:
+      return Error(EOPNOTSUPP, ErrorKind::unsupported,
+                   who + "the " + std::string(to_string(engine)) + " engine" +
+                       (from_environment ? " (PAGESCAN_WATCH_ENGINE)" : "") +
+                       " cannot watch another process (uffd or soft-dirty can)");
+  }
+}
+
+// The soft-dirty engine: the writable mappings in range are armed by one clear_refs of
+// the target. No ptrace: the target is never stopped.
+Result<void> attach_soft_dirty(ProcessWriteWatch::State& state) {
+  if (state.pid == ::getpid()) {
+    return Error(EINVAL, ErrorKind::invalid_argument,
+                 state.describe() + ": that is the calling process (WriteWatch watches it)");
+  }
+  auto target = remote::SoftDirtyTarget::open(state.pid, *state.process);
+  if (!target) return target.error().with_context(state.describe());
+  state.soft_dirty = std::move(*target);
+  if (auto ok = state.follow(state.lo, state.hi, false); !ok) {
+    return ok.error().with_context(state.describe());
+  }
+  if (state.armed.empty()) {
+    return Error(EINVAL, ErrorKind::invalid_argument,
+                 state.describe() + ": no writable mapping in range that can be tracked" +
+                     (state.untracked.empty() ? "" : " (" + state.untracked.front().reason + ")"));
+  }
+  if (auto ok = state.soft_dirty->arm(); !ok) return ok.error().with_context(state.describe());
+  return {};
+}
+
+}  // namespace
+
 Result<ProcessWriteWatch> ProcessWriteWatch::attach(pid_t pid, std::uint64_t base,
                                                     std::uint64_t len,
                                                     const ProcessWatchOptions& options) {
-  if (options.engine != WatchEngine::automatic && options.engine != WatchEngine::uffd) {
-    return Error(EOPNOTSUPP, ErrorKind::unsupported,
-                 "watch of pid " + std::to_string(pid) + ": the " +
-                     std::string(to_string(options.engine)) +
-                     " engine cannot watch another process (uffd can)");
-  }
+  auto engine = choose_engine(pid, options.engine);
+  if (!engine) return engine.error();
   const Features& scanning = probe::scanning();
-  const Features& u = probe::userfaultfd();
-  if (!scanning.pagemap_scan || !u.uffd_wp_async || !u.uffd_wp_unpopulated) {
-    return Error(EOPNOTSUPP, ErrorKind::unsupported,
-                 "watch of pid " + std::to_string(pid) +
-                     ": needs PAGEMAP_SCAN and userfaultfd WP_ASYNC (Linux 6.7+)");
-  }
   auto state = std::make_unique<State>();
   state->pid = pid;
   state->page = scanning.page_size;
@@ -339,6 +368,12 @@ Result<ProcessWriteWatch> ProcessWriteWatch::attach(pid_t pid, std::uint64_t bas
   auto process = Process::attach(pid);
   if (!process) return process.error();
   state->process.emplace(std::move(*process));
+  state->engine = *engine;
+  if (*engine == WatchEngine::soft_dirty) {
+    if (auto ok = attach_soft_dirty(*state); !ok) return ok.error();
+    return ProcessWriteWatch(std::move(state));
+  }
+  const Features& u = probe::userfaultfd();
   auto injection = remote::inject_userfaultfd(pid);
   if (!injection) return injection.error();
   state->stop_ns = injection->stopped_ns;
@@ -362,7 +397,7 @@ pid_t ProcessWriteWatch::pid() const {
   return state_->pid;
 }
 WatchEngine ProcessWriteWatch::engine() const {
-  return WatchEngine::uffd;
+  return state_->engine;
 }
 bool ProcessWriteWatch::whole_process() const {
   return state_->whole;
@@ -450,7 +485,13 @@ Result<void> ProcessWriteWatch::reset(std::uint64_t base, std::uint64_t len) {
   State& s = *state_;
   auto query = s.clip(base, len);
   if (!query) return query.error();
-  for (const PageRange& r : s.armed_within(query->start, query->end)) {
+  if (s.soft_dirty) {
+    if (auto ok = s.soft_dirty->reset(query->start, query->end); !ok) {
+      return ok.error().with_context(s.describe() + ": reset");
+    }
+  }
+  for (const PageRange& r :
+       s.uffd ? s.armed_within(query->start, query->end) : std::vector<PageRange>{}) {
     auto ok = s.uffd->write_protect(reinterpret_cast<void*>(r.start), r.end - r.start, true);
     if (!ok) return ok.error().with_context(s.describe() + ": reset");
   }

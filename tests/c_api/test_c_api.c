@@ -333,7 +333,9 @@ static void check_attach(void) {
     void* addrs[kCapacity];
     size_t count = kCapacity;
     unsigned char pages[] = {2, 3, 9};
-    CHECK(strcmp(pagescan_watch_engine(w), "uffd") == 0);
+    /* Automatic takes uffd, or soft-dirty on a kernel without uffd's needs. */
+    CHECK(strcmp(pagescan_watch_engine(w), "uffd") == 0 ||
+          strcmp(pagescan_watch_engine(w), "soft-dirty") == 0);
     for (size_t i = 0; i < sizeof pages; ++i) {
       unsigned char done;
       CHECK(write(to_child[1], &pages[i], 1) == 1 && read(from_child[0], &done, 1) == 1);
@@ -346,6 +348,18 @@ static void check_attach(void) {
     CHECK(count == 0);
     CHECK_RC(pagescan_watch_get(w, outside, page, 0, addrs, &count), -EINVAL);
     pagescan_watch_destroy(w);
+  }
+  /* The soft-dirty engine by name: a watch that says so, or -ENOTSUP on a kernel
+   * without CONFIG_MEM_SOFT_DIRTY (nothing else). */
+  w = NULL;
+  rc = pagescan_watch_attach(child, (uint64_t)(uintptr_t)region, kPages * page,
+                             PAGESCAN_WATCH_SOFT_DIRTY, &w);
+  CHECK(rc == 0 || rc == -ENOTSUP);
+  if (rc == 0) {
+    CHECK(strcmp(pagescan_watch_engine(w), "soft-dirty") == 0);
+    pagescan_watch_destroy(w);
+  } else {
+    CHECK(w == NULL);
   }
   close(to_child[1]);
   close(from_child[0]);

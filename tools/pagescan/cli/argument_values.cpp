@@ -7,6 +7,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <string>
+#include <utility>
 
 namespace pagescan::cli {
 
@@ -27,6 +28,29 @@ Parsed<std::uint64_t> parse_number(std::string_view text, std::string_view what)
             UsageError{"bad " + std::string(what) + " '" + std::string(text) + "': " + why}};
   }
   return {v, std::nullopt};
+}
+
+Parsed<std::uint64_t> parse_size(std::string_view text, std::string_view what) {
+  auto bad = [&] {
+    return Parsed<std::uint64_t>{std::nullopt,
+                                 UsageError{"bad " + std::string(what) + " '" + std::string(text) +
+                                            "': expected a size such as 4096, 64K, 2M or 1G"}};
+  };
+  std::uint64_t value = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value, 10);
+  if (ec != std::errc() || end == text.data()) return bad();
+  std::string unit(end, text.data() + text.size());
+  for (char& c : unit) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  static const std::pair<const char*, int> kUnits[] = {{"", 0},   {"B", 0},  {"K", 10},
+                                                       {"M", 20}, {"G", 30}, {"T", 40}};
+  for (const auto& [name, shift] : kUnits) {
+    std::string n = name;
+    if (unit == n || (shift && (unit == n + "B" || unit == n + "IB"))) {
+      if (shift && value > (~std::uint64_t{0} >> shift)) return bad();
+      return {value << shift, std::nullopt};
+    }
+  }
+  return bad();
 }
 
 Parsed<AddressRange> parse_range(std::string_view text) {

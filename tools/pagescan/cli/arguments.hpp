@@ -36,6 +36,10 @@ struct Parsed {
 // "0x7f00" or "4096" (the whole string).
 Parsed<std::uint64_t> parse_number(std::string_view text, std::string_view what);
 
+// "4096", "64K", "2M", "1G", "1T" (also "64k", "64KiB", "64KB"): bytes. Error: "bad
+// --min-size '12Q': expected a size such as 4096, 64K, 2M or 1G" (`what` is the option).
+Parsed<std::uint64_t> parse_size(std::string_view text, std::string_view what);
+
 struct AddressRange {
   std::uint64_t start = 0;
   std::uint64_t end = 0;

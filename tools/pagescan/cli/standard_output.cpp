@@ -46,8 +46,9 @@ int prepare_standard_streams() {
 }
 
 int report_failure(const std::system_error& error) {
-  // {fmt}'s fwrite wrapper is the only thrower of "cannot write to file"; whatever else
-  // threw is said as it is.
+  if (dynamic_cast<const OutputError*>(&error) != nullptr) return report(error.code().value());
+  // {fmt}'s fwrite wrapper throws a plain std::system_error, known only by its words
+  // "cannot write to file"; whatever else threw is said as it is.
   if (std::string_view(error.what()).find("cannot write to file") != std::string_view::npos) {
     return report(error.code().value());
   }

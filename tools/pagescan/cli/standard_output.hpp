@@ -15,8 +15,17 @@ namespace pagescan::cli {
 // Returns 0, or the exit code to leave with.
 int prepare_standard_streams();
 
-// A write that failed while the command ran ({fmt} throws std::system_error): the line
-// and exit 1. Any other std::system_error is reported as itself, exit 1.
+// A write to standard output that failed where pagescan checks it itself (a flush after
+// each round of `watch`): thrown, and recognised by report_failure() by its type.
+class OutputError : public std::system_error {
+ public:
+  explicit OutputError(int err)
+      : std::system_error(err, std::generic_category(), "cannot write standard output") {}
+};
+
+// A write that failed while the command ran (an OutputError, or {fmt}'s own
+// std::system_error "cannot write to file"): the line and exit 1. Any other
+// std::system_error is reported as itself, exit 1.
 int report_failure(const std::system_error& error);
 
 // After the command: flushes and closes stdout, checking both. Returns `exit_code`, or 1

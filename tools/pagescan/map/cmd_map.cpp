@@ -42,30 +42,6 @@ struct MapOptionsText {
 
 const CommandShape kShape{true, {"table", "json", "csv"}, true};
 
-// "4096", "64K", "2M", "1G", "1T" (also "64k", "64KiB", "64KB"): bytes.
-Parsed<std::uint64_t> parse_size(const std::string& text) {
-  auto bad = [&] {
-    return Parsed<std::uint64_t>{
-        std::nullopt,
-        UsageError{"bad --min-size '" + text + "': expected a size such as 4096, 64K, 2M or 1G"}};
-  };
-  std::uint64_t value = 0;
-  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value, 10);
-  if (ec != std::errc() || end == text.data()) return bad();
-  std::string unit(end, text.data() + text.size());
-  for (char& c : unit) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
-  static const std::pair<const char*, int> kUnits[] = {{"", 0},   {"B", 0},  {"K", 10},
-                                                       {"M", 20}, {"G", 30}, {"T", 40}};
-  for (const auto& [name, shift] : kUnits) {
-    std::string n = name;
-    if (unit == n || (shift && (unit == n + "B" || unit == n + "IB"))) {
-      if (shift && value > (~std::uint64_t{0} >> shift)) return bad();
-      return {value << shift, std::nullopt};
-    }
-  }
-  return bad();
-}
-
 // "anon,heap": the backings to show. An unknown name is quoted alone; an empty element
 // ("anon,") quotes the list, since '' alone would not say where it is.
 Parsed<std::vector<Backing>> parse_only(const std::string& text) {
@@ -145,7 +121,7 @@ int run_map(const MapOptionsText& o) {
   const BackendChoice backend = shared.value->backend;
   std::uint64_t min_size = 0;
   if (o.min_size) {
-    auto parsed = parse_size(*o.min_size);
+    auto parsed = parse_size(*o.min_size, "--min-size");
     if (!parsed.value) return report_usage(*parsed.error);
     min_size = *parsed.value;
   }

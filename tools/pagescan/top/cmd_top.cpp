@@ -11,6 +11,7 @@
 #include "cli/output.hpp"
 #include "top/terminal.hpp"
 #include "top/top_view.hpp"
+#include "watch/tracking_options.hpp"
 #include "watch/watch_report.hpp"
 #include "watch/watch_session.hpp"
 
@@ -22,6 +23,7 @@ struct TopOptionsText {
   SharedArguments shared;
   std::optional<std::string> interval;
   bool ascii = false;
+  TrackingText tracking;
 };
 
 const CommandShape kShape{true, {}, false};
@@ -56,11 +58,13 @@ int run_top(const TopOptionsText& o) {
     if (!parsed.value) return report_usage(*parsed.error);
     seconds = *parsed.value;
   }
+  auto tracking = resolve_tracking(o.tracking);
+  if (!tracking.value) return report_usage(*tracking.error);
   Pacer pacer(Pacer::Mode::keys, seconds);
   if (!pacer.ready()) {
     return report_error(Error::from_errno(errno, ErrorKind::kernel_failure, "signalfd"));
   }
-  auto attached = WatchSet::attach(*pid.value, {});
+  auto attached = WatchSet::attach(*pid.value, {}, *tracking.value);
   if (!attached) return report_error(attached.error());
   std::optional<WatchSet> set(std::move(*attached));
   auto process = Process::attach(*pid.value);
@@ -131,12 +135,14 @@ Command add_top_command(CLI::App& app) {
       "the mapping the last interval's writes fell (a heat strip), fastest first. A mapping "
       "that appears is counted whole once. q or Ctrl-C quits and puts the terminal back. "
       "When standard output is not a terminal, each round is printed as lines, as 'pagescan "
-      "watch' does. The tracking is watch's: see 'pagescan watch --help'.");
+      "watch' does. The tracking is watch's, --engine and --max-mapping included: see 'pagescan "
+      "watch --help'.");
   add_shared_arguments(sub, kShape, o->shared);
   target_is_another_process(sub);
   add_value_option(sub, "--interval", o->interval,
                    "seconds between refreshes, fractions allowed (default 1)", "SECONDS");
   sub->add_flag("--ascii", o->ascii, "heat strips in ASCII instead of Unicode blocks");
+  add_tracking_options(sub, o->tracking);
   return Command{sub, [o] { return run_top(*o); }};
 }
 

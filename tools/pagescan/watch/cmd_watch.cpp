@@ -11,6 +11,7 @@
 #include "cli/commands.hpp"
 #include "cli/output.hpp"
 #include "cli/vma_selection.hpp"
+#include "watch/tracking_options.hpp"
 #include "watch/watch_report.hpp"
 #include "watch/watch_session.hpp"
 
@@ -25,6 +26,7 @@ struct WatchOptionsText {
   std::optional<std::string> interval;
   std::optional<std::string> trigger;
   std::optional<std::string> rounds;
+  TrackingText tracking;
 };
 
 const CommandShape kShape{true, {"table", "json", "csv"}, false};
@@ -86,6 +88,8 @@ int run_watch(const WatchOptionsText& o) {
     max_rounds = *parsed.value;
   }
   if (o.vma && !o.ranges.empty()) return report_usage(vma_contradicts_range(*o.vma, o.ranges[0]));
+  auto tracking = resolve_tracking(o.tracking);
+  if (!tracking.value) return report_usage(*tracking.error);
   std::optional<Error> error;
   auto ranges = chosen_ranges(o, *pid.value, error);
   if (error) return report_error(*error);
@@ -96,7 +100,7 @@ int run_watch(const WatchOptionsText& o) {
   Pacer pacer(o.trigger ? Pacer::Mode::stdin_lines : Pacer::Mode::interval, seconds);
   if (!pacer.ready())
     return report_error(Error::from_errno(errno, ErrorKind::kernel_failure, "signalfd"));
-  auto attached = WatchSet::attach(*pid.value, *ranges.value);
+  auto attached = WatchSet::attach(*pid.value, *ranges.value, *tracking.value);
   if (!attached) return report_error(attached.error());
   std::optional<WatchSet> set(std::move(*attached));
   const WatchPrinter printer{shared.value->format, shared.value->width};
@@ -148,6 +152,7 @@ Command add_watch_command(CLI::App& app) {
       "  pagescan watch 1234 --vma heap --interval 0.5 --rounds 10\n"
       "  pagescan watch 1234 --range 0x7f0000000000-0x7f0000100000 --json\n"
       "  pagescan watch 1234 --trigger stdin --format csv   # a round per line read\n"
+      "  pagescan watch 1234 --engine soft-dirty --max-mapping 512M\n"
       "\n"
       "pagescan makes a userfaultfd inside the target for about a millisecond (ptrace, no "
       "byte of it written) and write-protects the watched memory; each round reports and "
@@ -155,6 +160,12 @@ Command add_watch_command(CLI::App& app) {
       "kernel for it. The first write to an armed page costs the target a fault. Without "
       "--range or --vma the whole process is watched and followed: a writable mapping that "
       "appears is reported whole once. Several --range options are watched each on its own.\n\n"
+      "--engine soft-dirty (auto's choice only where the kernel lacks uffd's needs) writes 4 to "
+      "the target's clear_refs instead: it never stops the target, but it is weaker: a write "
+      "racing a round can be lost, every round clears the soft-dirty bits of the WHOLE target "
+      "(another soft-dirty user of it, such as a checkpointer, loses its state), and a new or "
+      "changed mapping is reported whole. A writable mapping larger than --max-mapping "
+      "(default 16G) is not armed but listed as untracked, with why.\n\n"
       "--json prints JSON Lines: the armed line {pid, engine, armed, untracked}, a line per "
       "round {round, pid, pages, written} and {pid, ended}, ended being exited, exec, "
       "killed, rounds, eof or signal. CSV has a row per written range: "
@@ -163,7 +174,8 @@ Command add_watch_command(CLI::App& app) {
       "signal; once reaped it reads as exited) or execs, after --rounds, at the end of "
       "standard input with --trigger stdin, or on Ctrl-C or SIGTERM: all exit 0 with the "
       "target left as it was. Watching needs ptrace rights over the target (same user and "
-      "Yama ptrace_scope, or CAP_SYS_PTRACE); a traced target (gdb) is refused.");
+      "Yama ptrace_scope, or CAP_SYS_PTRACE); a traced target (gdb) is refused. Soft-dirty "
+      "needs only the right to read its pagemap and write its clear_refs.");
   add_shared_arguments(sub, kShape, o->shared);
   target_is_another_process(sub);
   sub->add_option("--range", o->ranges,
@@ -180,6 +192,7 @@ Command add_watch_command(CLI::App& app) {
   add_value_option(sub, "--trigger", o->trigger,
                    "stdin: a round for each line read on standard input, until its end", "stdin");
   add_value_option(sub, "--rounds", o->rounds, "stop after N rounds", "N");
+  add_tracking_options(sub, o->tracking);
   return Command{sub, [o] { return run_watch(*o); }};
 }
 

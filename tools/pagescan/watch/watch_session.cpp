@@ -15,7 +15,8 @@
 #include <cstdlib>
 #include <fstream>
 #include <sstream>
-#include <system_error>
+
+#include "cli/standard_output.hpp"
 
 namespace pagescan::cli {
 
@@ -50,11 +51,12 @@ std::uint64_t page_size() {
   return size;
 }
 
-Result<WatchSet> WatchSet::attach(pid_t pid, std::vector<AddressRange> ranges) {
+Result<WatchSet> WatchSet::attach(pid_t pid, std::vector<AddressRange> ranges,
+                                  const ProcessWatchOptions& options) {
   WatchSet set;
   set.pid_ = pid;
   if (ranges.empty()) {
-    auto watch = ProcessWriteWatch::attach(pid);
+    auto watch = ProcessWriteWatch::attach(pid, 0, 0, options);
     if (!watch) return std::move(watch).error();
     set.watches_.push_back(std::move(*watch));
     return set;
@@ -65,7 +67,7 @@ Result<WatchSet> WatchSet::attach(pid_t pid, std::vector<AddressRange> ranges) {
     pages.push_back({r.start / page * page, (r.end + page - 1) / page * page});
   }
   for (const PageRange& r : coalesce(std::move(pages))) {
-    auto watch = ProcessWriteWatch::attach(pid, r.start, r.end - r.start);
+    auto watch = ProcessWriteWatch::attach(pid, r.start, r.end - r.start, options);
     if (!watch) return std::move(watch).error();
     set.watches_.push_back(std::move(*watch));
   }
@@ -262,8 +264,7 @@ void flush_round() {
   errno = 0;
   if (std::fflush(stdout) != 0 || std::ferror(stdout)) {
     const int err = errno ? errno : EIO;
-    // The words report_failure() (standard_output.hpp) recognises as a lost write.
-    throw std::system_error(err, std::generic_category(), "cannot write to file");
+    throw OutputError(err);  // report_failure() (standard_output.hpp) says so, exit 1
   }
 }
 

@@ -37,7 +37,8 @@ class WatchSet {
  public:
   // `ranges` empty: the whole process. Overlapping or touching ranges (after rounding
   // out to pages) are merged first: a page can be registered with one watch only.
-  static Result<WatchSet> attach(pid_t pid, std::vector<AddressRange> ranges);
+  static Result<WatchSet> attach(pid_t pid, std::vector<AddressRange> ranges,
+                                 const ProcessWatchOptions& options);
 
   pid_t pid() const { return pid_; }
   WatchEngine engine() const { return watches_.front().engine(); }
@@ -109,7 +110,7 @@ std::vector<MappingWrites> split_by_mapping(const std::vector<PageRange>& writte
 std::uint64_t page_size();
 
 // Flushes stdout after a round, so a reader of a pipe sees it at once. A failed write
-// throws std::system_error like {fmt}'s, which main() reports (exit 1).
+// throws cli::OutputError (standard_output.hpp), which main() reports (exit 1).
 void flush_round();
 
 }  // namespace pagescan::cli

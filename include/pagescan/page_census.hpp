@@ -59,10 +59,9 @@ struct PageCensus {
   Categories approximate;
   std::uint64_t kernel_calls = 0;  // PAGEMAP_SCAN calls issued
   std::uint64_t scans = 0;         // bounded requests (chunks) they were issued for
-  // The longest single request, in nanoseconds, and how many kernel calls it took (1 for
-  // nearly every chunk: it is then the longest single call).
-  std::uint64_t longest_scan_ns = 0;
-  std::uint64_t longest_scan_calls = 0;
+  // The longest single kernel call, in nanoseconds: from a call's start (a request's, or
+  // the end of the previous chunk's processing) to its chunk of regions arriving.
+  std::uint64_t longest_call_ns = 0;
 
   std::uint64_t at(MappingKind kind, PageState state) const {
     return bytes[static_cast<std::size_t>(kind)][static_cast<std::size_t>(state)];
@@ -72,15 +71,16 @@ struct PageCensus {
   }
   // Every kind's bytes in `state`.
   std::uint64_t total(PageState state) const;
-  // Adds `other`'s bytes and call counts (the longest scan is the longer of the two).
+  // Adds `other`'s bytes and call counts (the longest call is the longer of the two).
   void add(const PageCensus& other);
 };
 
 struct CensusOptions {
   // The most address space one request covers: the kernel walks at most this much page
-  // table per call (2^16 PTEs at the default 256 MiB, well under a millisecond even
-  // when fully populated; unpopulated page tables are skipped per PMD or PUD).
-  std::uint64_t max_range_bytes = 256ull << 20;
+  // table per call (2^14 PTEs at the default 64 MiB, well under a millisecond even when
+  // fully populated; unpopulated page tables are skipped per PMD or PUD, so a 64 GiB
+  // sparse reservation costs 1024 short calls).
+  std::uint64_t max_range_bytes = 64ull << 20;
   // Regions per kernel call (0: the library's default, 512).
   std::size_t chunk_regions = 0;
   BackendChoice backend = BackendChoice::automatic;

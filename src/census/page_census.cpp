@@ -61,10 +61,7 @@ void PageCensus::add(const PageCensus& other) {
   }
   kernel_calls += other.kernel_calls;
   scans += other.scans;
-  if (other.longest_scan_ns > longest_scan_ns) {
-    longest_scan_ns = other.longest_scan_ns;
-    longest_scan_calls = other.longest_scan_calls;
-  }
+  longest_call_ns = std::max(longest_call_ns, other.longest_call_ns);
 }
 
 namespace {
@@ -168,8 +165,19 @@ Result<PageCensus> take_census(const Process& process, const CensusOptions& opti
   PageCensus census;
   Tally tally(spans, census);
   ScanOptions scan_options{options.chunk_regions, options.backend};
-  const auto sink = [&tally](std::span<const PageRegion> regions) {
+  using Clock = std::chrono::steady_clock;
+  Clock::time_point call_began;
+  const auto lap = [&census, &call_began] {
+    const auto now = Clock::now();
+    const auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(now - call_began).count();
+    census.longest_call_ns = std::max(census.longest_call_ns, static_cast<std::uint64_t>(ns));
+  };
+  // scan_each hands over each kernel call's regions as they come: the time from the call's
+  // start to its chunk is the call's (plus the copy of its regions, microseconds).
+  const auto sink = [&](std::span<const PageRegion> regions) {
+    lap();
     for (const PageRegion& r : regions) tally.add(r);
+    call_began = Clock::now();
     return true;
   };
   // Adjacent spans are scanned as one address range, cut into steps.
@@ -179,22 +187,16 @@ Result<PageCensus> take_census(const Process& process, const CensusOptions& opti
     for (++i; i < spans.size() && spans[i].start == end; ++i) end = spans[i].end;
     for (std::uint64_t at = start; at < end;) {
       const std::uint64_t stop = end - at > step ? at + step : end;
-      const auto began = std::chrono::steady_clock::now();
+      call_began = Clock::now();
       auto summary =
           scan_each(process, ScanRequest::over(at, stop).returning(wanted), sink, scan_options);
-      const auto ns =
-          static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
-                                         std::chrono::steady_clock::now() - began)
-                                         .count());
       if (!summary) return summary.error().with_context(context);
+      // A last call that matched nothing delivers no chunk.
+      if (summary->region_count == 0) lap();
       census.backend = summary->backend;
       census.approximate |= summary->approximate;
       census.kernel_calls += summary->kernel_calls;
       ++census.scans;
-      if (ns > census.longest_scan_ns) {
-        census.longest_scan_ns = ns;
-        census.longest_scan_calls = summary->kernel_calls;
-      }
       at = stop;
     }
   }

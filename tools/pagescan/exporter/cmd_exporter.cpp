@@ -39,21 +39,12 @@ struct ExporterOptionsText {
 const CommandShape kShape{false, {}, true};
 const std::string kDefaultListen = "127.0.0.1:" + std::to_string(kDefaultPort);
 
-// Each check in the order the options are listed; nullopt when all are good.
+// Each value first (so an empty or bad one is named as such), then how the options go
+// together; nullopt when all are good.
 std::optional<UsageError> check(const ExporterOptionsText& o, CollectorOptions& collector,
                                 std::optional<ListenAddress>& listen, double& interval) {
-  if (o.once && o.listen) return UsageError{"--once contradicts --listen (give one)"};
-  if (o.once && o.textfile) return UsageError{"--once contradicts --textfile (give one)"};
-  if (o.interval && !o.textfile) {
-    return UsageError{"--interval needs --textfile (an HTTP scrape collects when it comes)"};
-  }
-  if (o.all && !o.pids.empty()) return UsageError{"--all contradicts --pid (give one)"};
-  if (o.all && o.match) return UsageError{"--all contradicts --match (give one)"};
-  if (!o.all && o.pids.empty() && !o.match) {
-    return UsageError{"which processes? (expected --all, --pid P or --match REGEX)"};
-  }
-  if (!o.once && (o.listen || !o.textfile)) {
-    auto parsed = parse_listen(o.listen.value_or(kDefaultListen));
+  if (o.listen) {
+    auto parsed = parse_listen(*o.listen);
     if (!parsed.value) return parsed.error;
     listen = parsed.value;
   }
@@ -81,12 +72,24 @@ std::optional<UsageError> check(const ExporterOptionsText& o, CollectorOptions& 
     collector.selection.match = std::move(*regex.value);
     collector.selection.match_text = *o.match;
   }
-  collector.selection.all = o.all;
   if (o.group_by) {
     auto by = parse_group_by(*o.group_by);
     if (!by.value) return by.error;
     collector.group_by = *by.value;
   }
+  if (o.once && o.listen) return UsageError{"--once contradicts --listen (give one)"};
+  if (o.once && o.textfile) return UsageError{"--once contradicts --textfile (give one)"};
+  if (o.interval && !o.textfile) {
+    return UsageError{"--interval needs --textfile (an HTTP scrape collects when it comes)"};
+  }
+  if (o.all && !o.pids.empty()) return UsageError{"--all contradicts --pid (give one)"};
+  if (o.all && o.match) return UsageError{"--all contradicts --match (give one)"};
+  if (!o.all && o.pids.empty() && !o.match) {
+    return UsageError{"which processes? (expected --all, --pid P or --match REGEX)"};
+  }
+  collector.selection.all = o.all;
+  // HTTP unless only a textfile or one collection was asked for.
+  if (!o.once && !o.listen && !o.textfile) listen = parse_listen(kDefaultListen).value;
   return std::nullopt;
 }
 

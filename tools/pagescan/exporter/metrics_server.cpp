@@ -3,6 +3,7 @@
 
 #include <arpa/inet.h>
 #include <httplib.h>
+#include <sys/socket.h>
 
 #include <cerrno>
 #include <charconv>
@@ -63,6 +64,12 @@ MetricsServer::MetricsServer(Collector& collector, std::string version)
   s.set_write_timeout(kTimeoutSeconds, 0);
   s.set_keep_alive_timeout(kTimeoutSeconds);
   s.set_payload_max_length(64 * 1024);
+  // SO_REUSEADDR only: the library's default adds SO_REUSEPORT, with which a second
+  // exporter on a port in use would bind too and share the scrapes instead of failing.
+  s.set_socket_options([](socket_t sock) {
+    int yes = 1;
+    ::setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
+  });
   const std::string server_name = "pagescan/" + version;
   s.Get("/metrics", [&collector, server_name](const httplib::Request& request,
                                               httplib::Response& response) {

@@ -32,6 +32,12 @@ Parsed<pid_t> parse_pid(const std::string& text) {
 }
 
 Parsed<std::regex> parse_match(const std::string& text) {
+  // An empty pattern finds every process: --all says that.
+  if (text.empty()) {
+    return {std::nullopt,
+            UsageError{"bad --match '': expected a regular expression (not empty; --all "
+                       "counts every process)"}};
+  }
   try {
     return {std::regex(text, std::regex::ECMAScript | std::regex::optimize), std::nullopt};
   } catch (const std::regex_error& e) {

@@ -7,8 +7,6 @@
 // picks and is stopped at the end, also on failure.
 #include <gtest/gtest.h>
 #include <httplib.h>
-#include <linux/magic.h>
-#include <sys/statfs.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -128,9 +126,7 @@ TEST_F(CliExporterServers, PrometheusQueriesGiveEachStateTheBytesTheChildHas) {
   const auto diff = [&](const char* mapping, const char* state) {
     return w[{mapping, state}] - o[{mapping, state}];
   };
-  struct statfs fs {};
-  const char* file_kind =
-      ::statfs(dir_.path().c_str(), &fs) == 0 && fs.f_type == TMPFS_MAGIC ? "shmem" : "file";
+  const char* file_kind = on_tmpfs(dir_.path()) ? "shmem" : "file";
   EXPECT_EQ(diff("anon", "present"), kCensusWrittenPages * kPage);
   EXPECT_EQ(diff("anon", "zero"), kCensusZeroPages * kPage);
   EXPECT_EQ(diff("anon", "untouched"), kCensusUntouchedPages * kPage);

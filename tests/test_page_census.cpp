@@ -4,8 +4,6 @@
 // without the parts differs by exactly the parts; a 64 GiB sparse reservation is scanned
 // in bounded requests; an exited process is no_such_process.
 #include <gtest/gtest.h>
-#include <linux/magic.h>
-#include <sys/statfs.h>
 #include <unistd.h>
 
 #include <string>
@@ -60,9 +58,7 @@ void expect_only(const PageCensus& c, MappingKind kind, PageState state, std::ui
 
 // The mapping kind of a file in `dir`: shmem on tmpfs, else file.
 MappingKind file_kind(const std::string& dir) {
-  struct statfs fs {};
-  return ::statfs(dir.c_str(), &fs) == 0 && fs.f_type == TMPFS_MAGIC ? MappingKind::shmem
-                                                                     : MappingKind::file;
+  return on_tmpfs(dir) ? MappingKind::shmem : MappingKind::file;
 }
 
 class PageCensusTest : public ::testing::Test {

@@ -2,6 +2,8 @@
 #include "support/census_target.hpp"
 
 #include <fcntl.h>
+#include <linux/magic.h>
+#include <sys/statfs.h>
 #include <unistd.h>
 
 #include <sstream>
@@ -32,6 +34,11 @@ CensusTarget::CensusTarget(const std::string& mode, const std::string& file)
       return;
     }
   }
+}
+
+bool on_tmpfs(const std::string& dir) {
+  struct statfs fs {};
+  return ::statfs(dir.c_str(), &fs) == 0 && fs.f_type == TMPFS_MAGIC;
 }
 
 bool write_census_file(const std::string& path, std::uint64_t pages) {

@@ -33,6 +33,9 @@ class CensusTarget : public PipedProgram {
   bool swapped_ok_ = false;
 };
 
+// Whether files in `dir` are on tmpfs: census_target's file part then counts as shmem.
+bool on_tmpfs(const std::string& dir);
+
 // Writes a file of `pages` pages of non-zero bytes at `path`; false on failure.
 bool write_census_file(const std::string& path, std::uint64_t pages);
 

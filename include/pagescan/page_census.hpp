@@ -2,7 +2,11 @@
 // page state (present, swapped, zero, huge, file, untouched, guard), from one streaming
 // PAGEMAP_SCAN pass over its address space, issued in bounded chunks so that no single
 // kernel call holds the target's mmap lock for long. For fleet metrics (`pagescan
-// exporter`): far cheaper than smaps, which it never reads.
+// exporter`); it never reads smaps. The pass asks only for present and swapped pages
+// (untouched is what they leave of each mapping), and asks the kernel whether a page is a
+// page-cache page only in private file mappings, where it cannot be known from the
+// mapping: elsewhere the walk reads page-table entries only, never a struct page, which
+// is what makes it cheaper than smaps (docs/benchmarks.md, "Page census").
 //
 // Every page of every mapping is counted once, in the first state of this order that
 // applies, so a mapping kind's states add up to its mapped bytes:
@@ -62,6 +66,9 @@ struct PageCensus {
   // The longest single kernel call, in nanoseconds: from a call's start (a request's, or
   // the end of the previous chunk's processing) to its chunk of regions arriving.
   std::uint64_t longest_call_ns = 0;
+  // The same call's cost in this thread's CPU time: the call without the time the machine
+  // gave other work meanwhile (the target's lock is held for the wall time all the same).
+  std::uint64_t longest_call_cpu_ns = 0;
 
   std::uint64_t at(MappingKind kind, PageState state) const {
     return bytes[static_cast<std::size_t>(kind)][static_cast<std::size_t>(state)];

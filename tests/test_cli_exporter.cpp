@@ -7,12 +7,14 @@
 #include <httplib.h>
 #include <netinet/in.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <chrono>
+#include <fstream>
 #include <set>
 #include <thread>
 
@@ -222,6 +224,63 @@ TEST_F(CliExporter, ScrapesSucceedWhileMatchedProcessesComeAndGo) {
   stop = true;
   churn.join();
   EXPECT_EQ(scrapes, 20);
+}
+
+// A process the exporter may not read (pagescan run as nobody, the target root's) is
+// counted as skipped for permission; the collection still succeeds.
+TEST_F(CliExporter, ADeniedProcessIsSkippedForPermission) {
+  if (::access("/usr/bin/setpriv", X_OK) != 0) GTEST_SKIP() << "no /usr/bin/setpriv to drop root";
+  if (::geteuid() != 0)
+    GTEST_SKIP() << "needs root to run pagescan as nobody against root's process";
+  CliRun run = run_program("/usr/bin/setpriv",
+                           {"--reuid=65534", "--regid=65534", "--clear-groups", PAGESCAN_CLI_PATH,
+                            "exporter", "--pid", self_pid(), "--once"});
+  ASSERT_EQ(run.exit_code, 0) << run.describe();
+  const auto samples = parse_samples(run.out);
+  EXPECT_EQ(sample_value(samples, "pagescan_processes_skipped_total", {{"reason", "permission"}}),
+            1.0)
+      << run.out;
+  EXPECT_EQ(sample_value(samples, "pagescan_scrape_processes_scanned"), 0.0);
+}
+
+// The group label: comm by default, the cgroup v2 path, or the pid; label values escaped
+// (a command name may hold quotes and backslashes).
+TEST_F(CliExporter, GroupLabelsAreTheCommTheCgroupOrThePidEscaped) {
+  const pid_t child = ::fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    ::prctl(PR_SET_NAME, "a\"b\\c", 0, 0, 0);
+    ::pause();
+    ::_exit(0);
+  }
+  std::string comm;
+  for (int i = 0; i < 200 && comm != "a\"b\\c\n"; ++i) {
+    std::ifstream in("/proc/" + std::to_string(child) + "/comm");
+    comm.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  const std::string pid = std::to_string(child);
+  CliRun by_comm = run_cli({"exporter", "--pid", pid, "--once"});
+  CliRun by_cgroup = run_cli({"exporter", "--pid", pid, "--once", "--group-by", "cgroup"});
+  CliRun by_pid = run_cli({"exporter", "--pid", pid, "--once", "--group-by", "pid"});
+  std::ifstream cgroup_file("/proc/" + pid + "/cgroup");
+  std::string cgroup, line;
+  while (std::getline(cgroup_file, line)) {
+    if (line.rfind("0::", 0) == 0) cgroup = line.substr(3);
+  }
+  ::kill(child, SIGKILL);
+  ::waitpid(child, nullptr, 0);
+  ASSERT_EQ(by_comm.exit_code, 0) << by_comm.describe();
+  EXPECT_NE(by_comm.out.find("pagescan_processes{group=\"a\\\"b\\\\c\"} 1\n"), std::string::npos)
+      << by_comm.out;
+  EXPECT_EQ(promtool_check_metrics(dir_, by_comm.out).exit_code, 0);
+  EXPECT_EQ(sample_value(parse_samples(by_comm.out), "pagescan_processes", {{"group", "a\"b\\c"}}),
+            1.0);
+  ASSERT_FALSE(cgroup.empty()) << "no cgroup v2 line";
+  EXPECT_EQ(sample_value(parse_samples(by_cgroup.out), "pagescan_processes", {{"group", cgroup}}),
+            1.0)
+      << by_cgroup.out;
+  EXPECT_EQ(sample_value(parse_samples(by_pid.out), "pagescan_processes", {{"group", pid}}), 1.0);
 }
 
 TEST_F(CliExporter, TheTextfileIsWrittenWholeEveryInterval) {

@@ -182,7 +182,13 @@ Result<PageCensus> take_census(const Process& process, const CensusOptions& opti
   if (!dir) return dir.error().with_context(context);
   auto vmas = proc::read_vmas_in(*dir, process.is_self() ? 0 : process.pid(), false);
   if (!vmas) return vmas.error().with_context(context);
-  const std::vector<KindSpan> spans = counted_spans(*vmas, proc::tmpfs_devices(*dir), options);
+  // A tmpfs file lies on an anonymous device (major 0): with no file mapping on one, the
+  // mountinfo (hundreds of lines on a container host) need not be read.
+  const bool maybe_tmpfs = std::any_of(vmas->begin(), vmas->end(), [](const proc::Vma& v) {
+    return v.inode != 0 && v.dev_major == 0;
+  });
+  const std::vector<KindSpan> spans =
+      counted_spans(*vmas, maybe_tmpfs ? proc::tmpfs_devices(*dir) : proc::TmpfsDevices{}, options);
 
   // Only the categories this kernel's PAGEMAP_SCAN accepts, so the kernel answers (a
   // kernel before 6.16 cannot tell guard markers, which then count as swapped) rather

@@ -66,7 +66,6 @@ void PageCensus::add(const PageCensus& other) {
     for (std::size_t s = 0; s < kPageStateCount; ++s) bytes[k][s] += other.bytes[k][s];
   }
   kernel_calls += other.kernel_calls;
-  scans += other.scans;
   longest_call_ns = std::max(longest_call_ns, other.longest_call_ns);
   longest_call_cpu_ns = std::max(longest_call_cpu_ns, other.longest_call_cpu_ns);
 }
@@ -196,7 +195,9 @@ Result<PageCensus> take_census(const Process& process, const CensusOptions& opti
   Categories wanted = kWanted;
   const Features& f = probe::scanning();
   if (f.pagemap_scan) wanted = wanted & f.scan_categories;
-  const std::uint64_t step = std::max<std::uint64_t>(options.max_range_bytes, 1u << 21);
+  const std::uint64_t base_step = std::max<std::uint64_t>(options.max_range_bytes, 1u << 21);
+  const std::uint64_t top_step = std::max(options.max_grown_range_bytes, base_step);
+  constexpr std::uint64_t kCheapCallNs = 25'000;
   // Only non-empty entries are reported: the kernel skips an empty PTE without building
   // an output region for it (about 6x less CPU on a sparse reservation than reporting
   // the holes too), and the untouched bytes are what is left of each span.
@@ -218,9 +219,16 @@ Result<PageCensus> take_census(const Process& process, const CensusOptions& opti
   // at the end of its last region, and the target is checked once, at the end.
   std::vector<PageRegion> buffer(options.chunk_regions ? options.chunk_regions : 512);
   std::optional<detail::ScanBackend> backends[2];  // without, with FILE asked
-  const auto call = [&](std::uint64_t start, std::uint64_t stop,
-                        bool file_matters) -> Result<void> {
-    RawScanArgs args = to_raw_args(request(start, stop, file_matters));
+  // One kernel call over [from, stop): the pages after which to go on (its end, or the end
+  // of its last region when the buffer or max_pages cut it short) and its CPU time.
+  struct Call {
+    std::uint64_t resume;
+    bool cut;
+    std::uint64_t cpu_ns;
+  };
+  const auto call = [&](std::uint64_t from, std::uint64_t stop, bool file_matters) -> Result<Call> {
+    RawScanArgs args = to_raw_args(request(from, stop, file_matters));
+    args.max_pages = options.max_pages;
     auto& backend = backends[file_matters ? 1 : 0];
     if (!backend) {
       auto chosen = detail::ScanBackend::choose(process, args, options.backend, f);
@@ -228,41 +236,40 @@ Result<PageCensus> take_census(const Process& process, const CensusOptions& opti
       backend = std::move(*chosen);
     }
     if (auto ok = validate(args, backend->limits()); !ok) {
-      return ok.error().with_context(kernel::describe_scan(process, start, stop));
+      return ok.error().with_context(kernel::describe_scan(process, from, stop));
     }
     census.backend = backend->kind();
     census.approximate |= backend->approximate();
-    for (std::uint64_t from = start; from < stop;) {
-      args.start = from;
-      args.end = stop;
-      args.walk_end = 0;
-      args.vec = reinterpret_cast<std::uint64_t>(buffer.data());
-      args.vec_len = buffer.size();
-      const auto began = std::chrono::steady_clock::now();
-      const std::uint64_t began_cpu = thread_cpu_ns();
-      const long n = backend->call(process, *fd, args);
-      census.longest_call_cpu_ns =
-          std::max(census.longest_call_cpu_ns, thread_cpu_ns() - began_cpu);
-      census.longest_call_ns =
-          std::max(census.longest_call_ns,
-                   static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
-                                                  std::chrono::steady_clock::now() - began)
-                                                  .count()));
-      ++census.kernel_calls;
-      if (n < 0) {
-        // A target that exited says so, whatever errno its torn-down mm gave.
-        if (auto alive = process.check_alive(); !alive) return alive.error();
-        return kernel::scan_failure(static_cast<int>(-n), process, args);
-      }
-      const auto count = static_cast<std::size_t>(n);
-      for (std::size_t i = 0; i < count; ++i) tally.add(buffer[i]);
-      // Not full: the walk reached `stop` (walk_end may be stale: docs/scanner.md).
-      if (count < buffer.size()) break;
-      from = buffer[count - 1].end;
+    args.vec = reinterpret_cast<std::uint64_t>(buffer.data());
+    args.vec_len = buffer.size();
+    const auto began = std::chrono::steady_clock::now();
+    const std::uint64_t began_cpu = thread_cpu_ns();
+    const long n = backend->call(process, *fd, args);
+    const std::uint64_t cpu_ns = thread_cpu_ns() - began_cpu;
+    census.longest_call_cpu_ns = std::max(census.longest_call_cpu_ns, cpu_ns);
+    census.longest_call_ns =
+        std::max(census.longest_call_ns,
+                 static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                                std::chrono::steady_clock::now() - began)
+                                                .count()));
+    ++census.kernel_calls;
+    if (n < 0) {
+      // A target that exited says so, whatever errno its torn-down mm gave.
+      if (auto alive = process.check_alive(); !alive) return alive.error();
+      return kernel::scan_failure(static_cast<int>(-n), process, args);
     }
-    return {};
+    const auto count = static_cast<std::size_t>(n);
+    std::uint64_t pages = 0;
+    for (std::size_t i = 0; i < count; ++i) {
+      tally.add(buffer[i]);
+      pages += buffer[i].pages(f.page_size);
+    }
+    // Complete unless the buffer filled or the page budget ran out (walk_end may be
+    // stale: docs/scanner.md); then go on after the last page reported.
+    const bool cut = count == buffer.size() || (options.max_pages && pages >= options.max_pages);
+    return Call{cut && count ? buffer[count - 1].end : stop, cut, cpu_ns};
   };
-  // Adjacent spans that ask the same are scanned as one address range, cut into steps.
+  // Adjacent spans that ask the same are scanned as one address range, in steps.
   for (std::size_t i = 0; i < spans.size();) {
     const std::uint64_t start = spans[i].start;
     const bool file_matters = spans[i].file_matters;
@@ -271,13 +278,13 @@ Result<PageCensus> take_census(const Process& process, const CensusOptions& opti
          ++i) {
       end = spans[i].end;
     }
-    for (std::uint64_t at = start; at < end;) {
-      const std::uint64_t stop = end - at > step ? at + step : end;
-      if (auto done = call(at, stop, file_matters); !done) {
-        return done.error().with_context(context);
-      }
-      ++census.scans;
-      at = stop;
+    std::uint64_t step = base_step;
+    for (std::uint64_t from = start; from < end;) {
+      const std::uint64_t stop = end - from > step ? from + step : end;
+      auto done = call(from, stop, file_matters);
+      if (!done) return done.error().with_context(context);
+      from = std::max(done->resume, from + f.page_size);
+      step = !done->cut && done->cpu_ns < kCheapCallNs ? std::min(2 * step, top_step) : base_step;
     }
   }
   if (auto alive = process.check_alive(); !alive) return alive.error().with_context(context);

@@ -179,7 +179,7 @@ Command add_exporter_command(CLI::App& app) {
       "pagescan_processes{group}; and per collection its duration, longest kernel call, "
       "kernel calls, processes scanned, pagescan_processes_skipped_total{reason} (exited, "
       "permission, failed), pagescan_collections_total and pagescan_backend_info. Each "
-      "process is scanned with PAGEMAP_SCAN in requests of at most 64 MiB of address space; "
+      "process is scanned with PAGEMAP_SCAN in short calls (64 MiB to 1 GiB, 16384 pages); "
       "smaps is never read, so swapped-out shmem counts as untouched.\n\n"
       "HTTP (default 127.0.0.1:9977, loopback only; port 0 takes a free port, named on "
       "stderr): /metrics in the Prometheus text format, or OpenMetrics when the Accept header "

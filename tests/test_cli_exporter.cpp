@@ -9,6 +9,7 @@
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -303,6 +304,29 @@ TEST_F(CliExporter, TheTextfileIsWrittenWholeEveryInterval) {
   // Nothing but the file, the log and promtool's input: no temporary left behind.
   EXPECT_EQ(dir_.entries(),
             (std::vector<std::string>{"exporter.log", "pagescan.prom", "scrape.prom"}));
+}
+
+// A textfile that cannot be written (its directory removed) is a line on stderr per
+// attempt, naming the file; the exporter goes on and still stops cleanly.
+TEST_F(CliExporter, ATextfileThatCannotBeWrittenIsReportedAndTheExporterGoesOn) {
+  TempDir textfiles;
+  const std::string dir = textfiles / "gone";
+  ASSERT_EQ(::mkdir(dir.c_str(), 0755), 0);
+  BackgroundProgram exporter(
+      PAGESCAN_CLI_PATH, {"exporter", "--pid", self_pid(), "--textfile", dir, "--interval", "0.1"},
+      dir_ / "exporter.log");
+  ASSERT_GT(exporter.pid(), 0);
+  const std::string file = dir + "/pagescan.prom";
+  for (int i = 0; i < 200 && ::access(file.c_str(), F_OK) != 0; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  ASSERT_EQ(::unlink(file.c_str()), 0);
+  ASSERT_EQ(::rmdir(dir.c_str()), 0);
+  EXPECT_TRUE(exporter.wait_for_log(file, 5'000)) << exporter.log();
+  EXPECT_EQ(exporter.poll_exit(), -3) << "it stopped: " << exporter.log();
+  EXPECT_EQ(exporter.stop(), 0) << exporter.log();
+  const std::string log = exporter.log();
+  EXPECT_EQ(log.rfind("pagescan: ", 0), 0u) << log;
 }
 
 TEST_F(CliExporter, SigtermAndSigintStopItWithExitZero) {

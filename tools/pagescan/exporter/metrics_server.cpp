@@ -7,6 +7,7 @@
 
 #include <cerrno>
 #include <charconv>
+#include <chrono>
 #include <cstring>
 
 #include "exporter/metrics_format.hpp"
@@ -120,6 +121,11 @@ Result<void> MetricsServer::bind(const ListenAddress& address) {
 
 void MetricsServer::start() {
   thread_ = std::thread([this] { server_->listen_after_bind(); });
+  // stop() stops only a server that runs: one that had not started yet would start after
+  // it and never return. So start() returns once it runs (at once, in practice).
+  for (int waited = 0; waited < 5000 && !server_->is_running(); ++waited) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
 }
 
 void MetricsServer::stop() {

@@ -26,7 +26,8 @@ namespace {
 
 using nlohmann::json;
 
-const std::vector<std::string> kCommands = {"scan", "map", "features", "demo", "watch", "top"};
+const std::vector<std::string> kCommands = {"scan",  "map", "features", "demo",
+                                            "watch", "top", "exporter"};
 // A pid no process has (above pid_max): watch and top never get to attach to it.
 const std::string kNoPid = "999999999";
 
@@ -154,7 +155,8 @@ TEST(CliHelpFlag, UsageLineSaysWhatEachCommandTakes) {
       {"features", "Usage: pagescan features [OPTIONS]\n"},
       {"demo", "Usage: pagescan demo [OPTIONS]\n"},
       {"watch", "Usage: pagescan watch [OPTIONS] TARGET\n"},
-      {"top", "Usage: pagescan top [OPTIONS] TARGET\n"}};
+      {"top", "Usage: pagescan top [OPTIONS] TARGET\n"},
+      {"exporter", "Usage: pagescan exporter [OPTIONS]\n"}};
   for (const auto& [command, line] : usage) {
     SCOPED_TRACE(command);
     CliRun run = run_cli({command, "--help"});
@@ -186,8 +188,8 @@ std::vector<std::string> value_options(const std::string& help) {
 // --svg '' drew no picture, silently.
 TEST(CliValueOptions, EveryOptionGivenAnEmptyValueIsAUsageErrorNamingIt) {
   const std::vector<std::pair<std::string, std::vector<std::string>>> commands = {
-      {"scan", {"self"}}, {"map", {"self"}},   {"features", {}},
-      {"demo", {}},       {"watch", {kNoPid}}, {"top", {kNoPid}}};
+      {"scan", {"self"}},  {"map", {"self"}}, {"features", {}},       {"demo", {}},
+      {"watch", {kNoPid}}, {"top", {kNoPid}}, {"exporter", {"--all"}}};
   for (const auto& [command, target] : commands) {
     CliRun help = run_cli({command, "--help"});
     ASSERT_EQ(help.exit_code, 0) << help.describe();
@@ -243,7 +245,7 @@ TEST(CliCommandList, EveryMessageNamingCommandsNamesThemAll) {
     EXPECT_EQ(run.exit_code, 2) << run.describe();
     std::string line = single_line(run.err);
     ASSERT_FALSE(line.empty()) << run.describe();
-    EXPECT_NE(line.find("(expected scan, map, features, demo, watch, top or help)"),
+    EXPECT_NE(line.find("(expected scan, map, features, demo, watch, top, exporter or help)"),
               std::string::npos)
         << line;
   }

@@ -221,7 +221,7 @@ TEST(CliHelp, ACommandsHelpByNameIsItsDashDashHelp) {
   EXPECT_EQ(run_cli({"help"}).out, run_cli({"--help"}).out);
   expect_only_line(run_cli({"help", "bogus"}), 2,
                    "bad help topic 'bogus': expected categories, scan, map, features, demo, "
-                   "watch, top or help");
+                   "watch, top, exporter or help");
   expect_only_line(run_cli({"help", "scan", "map"}), 2,
                    "help: unexpected argument 'map' (expected options only, no arguments; see "
                    "'pagescan help --help')");

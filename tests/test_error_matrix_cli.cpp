@@ -146,22 +146,23 @@ INSTANTIATE_TEST_SUITE_P(
         CliRow{"NoCommand",
                {},
                2,
-               "no command given (expected scan, map, features, demo, watch, top or help)"},
+               "no command given (expected scan, map, features, demo, watch, top, exporter or "
+               "help)"},
         CliRow{"UnknownCommand",
                {"frobnicate"},
                2,
-               "unknown command 'frobnicate' (expected scan, map, features, demo, watch, top or "
-               "help)"},
+               "unknown command 'frobnicate' (expected scan, map, features, demo, watch, top, "
+               "exporter or help)"},
         CliRow{"UnknownOptionIsNamed",
                {"--frobnicate"},
                2,
                "unknown option '--frobnicate' (expected --help, --version or a command: scan, "
-               "map, features, demo, watch, top or help)"},
+               "map, features, demo, watch, top, exporter or help)"},
         CliRow{"UnknownOptionBeforeACommand",
                {"--frobnicate", "scan", "self"},
                2,
                "unknown option '--frobnicate' (expected --help, --version or a command: scan, "
-               "map, features, demo, watch, top or help)"}),
+               "map, features, demo, watch, top, exporter or help)"}),
     row_name);
 
 INSTANTIATE_TEST_SUITE_P(

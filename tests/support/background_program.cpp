@@ -4,7 +4,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <signal.h>
-#include <spawn.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -21,18 +21,25 @@ namespace pagescan::test {
 BackgroundProgram::BackgroundProgram(const std::string& path, const std::vector<std::string>& args,
                                      std::string log_path)
     : log_path_(std::move(log_path)) {
-  posix_spawn_file_actions_t actions;
-  ::posix_spawn_file_actions_init(&actions);
-  ::posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
-  ::posix_spawn_file_actions_addopen(&actions, 1, log_path_.c_str(),
-                                     O_WRONLY | O_CREAT | O_TRUNC | O_APPEND, 0644);
-  ::posix_spawn_file_actions_adddup2(&actions, 1, 2);
   CStringArray argv = argv_of(path, args);
   CStringArray envp = environment_with({});
-  if (::posix_spawn(&pid_, path.c_str(), &actions, nullptr, argv.data(), envp.data()) != 0) {
-    pid_ = -1;
+  const pid_t parent = ::getpid();
+  // fork + exec rather than posix_spawn, for PR_SET_PDEATHSIG: a server must not outlive
+  // a test that is killed (a ctest timeout sends SIGKILL, and no destructor runs), where
+  // it would go on holding its port and every descriptor it inherited (the test lock's).
+  // Only async-signal-safe calls between fork and exec.
+  pid_ = ::fork();
+  if (pid_ == 0) {
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (::getppid() != parent) ::_exit(127);  // the test died before the prctl
+    const int in = ::open("/dev/null", O_RDONLY);
+    const int out = ::open(log_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_APPEND, 0644);
+    if (in < 0 || out < 0 || ::dup2(in, 0) < 0 || ::dup2(out, 1) < 0 || ::dup2(out, 2) < 0) {
+      ::_exit(127);
+    }
+    ::execve(path.c_str(), argv.data(), envp.data());
+    ::_exit(127);
   }
-  ::posix_spawn_file_actions_destroy(&actions);
 }
 
 BackgroundProgram::~BackgroundProgram() {

@@ -18,7 +18,6 @@
 #include "exporter/collector.hpp"
 #include "exporter/metrics_format.hpp"
 #include "exporter/metrics_server.hpp"
-#include "watch/watch_session.hpp"
 
 namespace pagescan::cli {
 
@@ -57,7 +56,7 @@ std::optional<UsageError> check(const ExporterOptionsText& o, CollectorOptions& 
     }
   }
   if (o.interval) {
-    auto parsed = parse_interval(*o.interval);
+    auto parsed = parse_seconds(*o.interval, "--interval", "0.5");
     if (!parsed.value) return parsed.error;
     interval = *parsed.value;
   }

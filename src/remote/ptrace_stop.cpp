@@ -13,6 +13,7 @@
 #include <signal.h>
 #include <sys/ptrace.h>
 #include <sys/syscall.h>
+#include <sys/uio.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -138,6 +139,23 @@ Result<long> PtraceStop::call(std::uint64_t syscall_instruction, long number,
   return Error(EINTR, ErrorKind::kernel_failure,
                "the injected system call of " + thread_name(pid_, tid_) + " was interrupted " +
                    std::to_string(kMaxStopsPerCall) + " times");
+}
+
+Result<std::size_t> PtraceStop::read_regset(unsigned type, void* buffer, std::size_t size) const {
+  iovec io{buffer, size};
+  if (::ptrace(PTRACE_GETREGSET, tid_, reinterpret_cast<void*>(static_cast<unsigned long>(type)),
+               &io) != 0) {
+    return ptrace_error(errno, "PTRACE_GETREGSET " + std::to_string(type), pid_, tid_);
+  }
+  return io.iov_len;
+}
+
+Result<siginfo_t> PtraceStop::siginfo() const {
+  siginfo_t info{};
+  if (::ptrace(PTRACE_GETSIGINFO, tid_, nullptr, &info) != 0) {
+    return ptrace_error(errno, "PTRACE_GETSIGINFO", pid_, tid_);
+  }
+  return info;
 }
 
 Result<void> PtraceStop::detach() {

@@ -5,6 +5,7 @@
 // it was stopped delivered when it resumes. No byte of the target is written.
 #pragma once
 
+#include <signal.h>
 #include <sys/types.h>
 #include <sys/user.h>
 
@@ -42,6 +43,15 @@ class PtraceStop {
   // during the stop (more are re-sent with tgkill, so none is lost; their sender
   // information becomes the tracker's). Errors: no_such_process when the target died.
   Result<void> detach();
+
+  // The registers the thread was stopped with (put back at detach).
+  const user_regs_struct& registers() const { return saved_; }
+  // PTRACE_GETREGSET of register set `type` (NT_PRFPREG, NT_X86_XSTATE, ...) into
+  // `buffer`; returns the bytes the kernel filled (the set's size).
+  Result<std::size_t> read_regset(unsigned type, void* buffer, std::size_t size) const;
+  // PTRACE_GETSIGINFO: the signal of the stop (for a PTRACE_INTERRUPT stop, the kernel's
+  // SIGTRAP with si_code SIGTRAP | PTRACE_EVENT_STOP << 8).
+  Result<siginfo_t> siginfo() const;
 
   // Signals that arrived while stopped, in order (for tests and messages).
   const std::vector<int>& deferred_signals() const { return deferred_; }

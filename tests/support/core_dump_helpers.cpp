@@ -71,8 +71,10 @@ bool DumpTarget::wait_blocked() {
   return wait_for_threads(pid_, 4, [](const std::string& task) {
     std::ifstream in(task + "/syscall");
     long number = -1;
-    // read, nanosleep, futex, clock_nanosleep
-    return in >> number && (number == 0 || number == 35 || number == 202 || number == 230);
+    // read, nanosleep, futex, clock_nanosleep, and restart_syscall: a nanosleep resumed
+    // after a ptrace stop (as after any signal) continues in it
+    return in >> number &&
+           (number == 0 || number == 35 || number == 202 || number == 230 || number == 219);
   });
 }
 

@@ -144,11 +144,18 @@ struct CoreDumper::State {
     return result;
   }
 
-  Result<TargetPicture> picture(PageCopier& copier, std::uint32_t filter) {
-    return dump::read_picture(*process, filter, user_limit, [&](std::uint64_t address) {
-      char magic[SELFMAG];
-      return copier.read(address, magic, sizeof magic) && std::memcmp(magic, ELFMAG, SELFMAG) == 0;
-    });
+  Result<TargetPicture> picture(PageCopier& copier, std::uint32_t filter,
+                                const TargetPicture* before = nullptr,
+                                const std::vector<PageRange>& written = {},
+                                const std::vector<PageRange>& armed = {}) {
+    return dump::read_picture(
+        *process, filter, user_limit,
+        [&](std::uint64_t address) {
+          char magic[SELFMAG];
+          return copier.read(address, magic, sizeof magic) &&
+                 std::memcmp(magic, ELFMAG, SELFMAG) == 0;
+        },
+        before, written, armed);
   }
 
   Result<DumpReport> run(const std::string& path);
@@ -227,6 +234,7 @@ Result<DumpReport> CoreDumper::State::run(const std::string& path) {
     have = *previous;
   }
 
+  std::optional<TargetPicture> last_seen;  // the last running pass's picture
   if (options.precopy) {
     std::uint64_t last_written = UINT64_MAX;
     while (report.precopy_passes < std::max(1u, options.max_precopy_passes)) {
@@ -242,6 +250,7 @@ Result<DumpReport> CoreDumper::State::run(const std::string& path) {
                dump::estimate_notes_size(tids->size(), seen->vmas), have ? &*have : nullptr);
       if (!done) return done.error();
       have = std::move(done->layout);
+      last_seen = std::move(*seen);
       ++report.precopy_passes;
       // The first pass copies everything; later ones stop once the set stops shrinking.
       if (report.precopy_passes > 1 && (harvest->pages == 0 || harvest->pages >= last_written))
@@ -259,7 +268,8 @@ Result<DumpReport> CoreDumper::State::run(const std::string& path) {
     if (!harvest) return harvest.error();
     if (!dump::test_hooks::skip_final_recopy) written = std::move(harvest->ranges);
   }
-  auto seen = picture(copier, *filter);
+  auto seen = picture(copier, *filter, last_seen ? &*last_seen : nullptr, written,
+                      watch ? watch->armed() : std::vector<PageRange>{});
   if (!seen) return seen.error();
   if (seen->segments.size() + 1 >= 0xffff) {
     return Error(E2BIG, ErrorKind::unsupported,

@@ -101,6 +101,10 @@ struct CoreDumper::State {
     PassResult result;
     result.layout = dump::place(picture.segments, notes_size, page, before);
     const CoreLayout& layout = result.layout;
+    for (const dump::Relocation& r : layout.relocations) {
+      if (auto ok = dump::copy_sparse(fd, r.from, fd, r.to, r.length, copier.path()); !ok)
+        return ok.error();
+    }
     for (const Segment& gone : layout.dropped) {
       if (auto ok = clear(copier, fd, gone.offset, round_up(gone.file_size(page), page)); !ok)
         return ok.error();
@@ -125,7 +129,8 @@ struct CoreDumper::State {
       if (s.fresh) {
         copy = data;
       } else {
-        std::vector<PageRange> recopy = dump::clip(written, s.start, s.end);
+        std::vector<PageRange> recopy =
+            dump::unite(dump::clip(written, s.start, s.end), s.new_parts);
         if (final_pass) {
           const std::vector<PageRange> whole{PageRange{s.start, s.end}};
           recopy = s.shared ? whole : dump::unite(recopy, dump::subtract(whole, tracked));

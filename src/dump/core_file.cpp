@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdlib>
 #include <utility>
@@ -90,6 +91,34 @@ int TempCore::release() {
   return std::exchange(fd_, -1);
 }
 
+Result<void> copy_sparse(int from, std::uint64_t from_offset, int to, std::uint64_t to_offset,
+                         std::uint64_t length, const std::string& to_path) {
+  const off_t base = static_cast<off_t>(from_offset);
+  const off_t end = static_cast<off_t>(from_offset + length);
+  off_t at = base;
+  while (at < end) {
+    off_t data = ::lseek(from, at, SEEK_DATA);
+    if (data < 0 && errno == ENXIO) break;  // only a hole is left
+    if (data < 0) return Error::from_errno(errno, ErrorKind::kernel_failure, "SEEK_DATA");
+    if (data >= end) break;
+    off_t hole = ::lseek(from, data, SEEK_HOLE);
+    if (hole < 0) return Error::from_errno(errno, ErrorKind::kernel_failure, "SEEK_HOLE");
+    hole = std::min(hole, end);
+    off_t in = data;
+    off_t out = static_cast<off_t>(to_offset) + (data - base);
+    while (in < hole) {
+      ssize_t n = ::copy_file_range(from, &in, to, &out, static_cast<std::size_t>(hole - in), 0);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) {
+        return Error::from_errno(n < 0 ? errno : EIO, ErrorKind::kernel_failure,
+                                 "copying into " + to_path + " at offset " + std::to_string(out));
+      }
+    }
+    at = hole;
+  }
+  return {};
+}
+
 Result<bool> clone_or_copy(int from, int to, std::uint64_t size, const std::string& to_path) {
   if (::ioctl(to, FICLONE, from) == 0) {
     if (::ftruncate(to, static_cast<off_t>(size)) != 0) {
@@ -98,32 +127,8 @@ Result<bool> clone_or_copy(int from, int to, std::uint64_t size, const std::stri
     return true;
   }
   // EOPNOTSUPP / EXDEV / EINVAL: no shared extents here; copy the data extents.
-  off_t at = 0;
+  if (auto ok = copy_sparse(from, 0, to, 0, size, to_path); !ok) return ok.error();
   const off_t end = static_cast<off_t>(size);
-  while (at < end) {
-    off_t data = ::lseek(from, at, SEEK_DATA);
-    if (data < 0 && errno == ENXIO) break;  // only a hole is left
-    if (data < 0) {
-      return Error::from_errno(errno, ErrorKind::kernel_failure, "SEEK_DATA in the previous core");
-    }
-    if (data >= end) break;
-    off_t hole = ::lseek(from, data, SEEK_HOLE);
-    if (hole < 0) {
-      return Error::from_errno(errno, ErrorKind::kernel_failure, "SEEK_HOLE in the previous core");
-    }
-    hole = std::min(hole, end);
-    off_t in = data, out = data;
-    while (in < hole) {
-      ssize_t n = ::copy_file_range(from, &in, to, &out, static_cast<std::size_t>(hole - in), 0);
-      if (n < 0 && errno == EINTR) continue;
-      if (n <= 0) {
-        return Error::from_errno(
-            n < 0 ? errno : EIO, ErrorKind::kernel_failure,
-            "copying the previous core into " + to_path + " at offset " + std::to_string(in));
-      }
-    }
-    at = hole;
-  }
   if (::ftruncate(to, end) != 0) {
     return Error::from_errno(errno, ErrorKind::kernel_failure, "setting the size of " + to_path);
   }

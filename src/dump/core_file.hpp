@@ -41,6 +41,11 @@ class TempCore {
   bool done_ = false;
 };
 
+// Copies [from_offset, from_offset + length) of `from` to `to_offset` in `to` (the same
+// file may be both when the ranges do not overlap), data extents only: holes stay holes.
+Result<void> copy_sparse(int from, std::uint64_t from_offset, int to, std::uint64_t to_offset,
+                         std::uint64_t length, const std::string& to_path);
+
 // Makes `to` (empty) a copy of the first `size` bytes of `from`: FICLONE when the
 // filesystem shares extents (returns true), else copy_file_range of each data extent
 // found with SEEK_DATA / SEEK_HOLE (returns false); holes stay holes either way.

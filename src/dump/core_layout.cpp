@@ -50,6 +50,23 @@ CoreLayout place(std::vector<Segment> segments, std::uint64_t notes_size, std::u
     }
     s.offset = end;
     end += round_up(s.file_size(page), page);
+    if (!reuse) continue;
+    // Moved in from the previous segments its addresses overlap (a VMA that changed
+    // extent): the file keeps being a copy of what the pre-copy or the last core read.
+    std::uint64_t at = s.start;
+    const auto& old = previous->segments;
+    auto it = std::lower_bound(old.begin(), old.end(), s.start,
+                               [](const Segment& o, std::uint64_t a) { return o.end <= a; });
+    for (; it != old.end() && it->start < s.end; ++it) {
+      if (!s.takes_from(*it)) continue;
+      const std::uint64_t lo = std::max(s.start, it->start), hi = std::min(s.end, it->end);
+      layout.relocations.push_back(
+          Relocation{it->offset + (lo - it->start), s.offset + (lo - s.start), hi - lo});
+      if (lo > at) s.new_parts.push_back(PageRange{at, lo});
+      at = hi;
+      s.fresh = false;
+    }
+    if (!s.fresh && at < s.end) s.new_parts.push_back(PageRange{at, s.end});
   }
   if (reuse) {
     for (std::size_t i = 0; i < kept.size(); ++i) {

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "dump/core_filter.hpp"
+#include "pagescan/watch.hpp"
 #include "proc/maps.hpp"
 
 namespace pagescan::dump {
@@ -28,15 +29,31 @@ struct Segment {
   std::uint64_t pgoff = 0;   // the mapping's file offset (bytes)
   std::uint64_t offset = 0;  // p_offset (0 when nothing is in the file)
   bool fresh = true;         // placed anew: nothing of it in the file yet
+  // When not fresh: the parts (addresses) with nothing in the file yet, the rest being
+  // the same mapping as before or moved from the previous segments that covered it.
+  std::vector<PageRange> new_parts;
   bool whole_range = false;  // its contents are every page (contents_are_whole_range)
 
   std::uint64_t file_size(std::uint64_t page) const {
     return extent == DumpExtent::whole ? end - start : extent == DumpExtent::first_page ? page : 0;
   }
+  // Whether the file bytes of `o` (a previous segment) for addresses both cover can be
+  // moved into this one: both anonymous private memory, dumped whole, read from pagemap.
+  bool takes_from(const Segment& o) const {
+    return extent == DumpExtent::whole && o.extent == DumpExtent::whole && inode == 0 &&
+           o.inode == 0 && !shared && !o.shared && !whole_range && !o.whole_range &&
+           o.start < end && start < o.end;
+  }
   bool same_mapping(const Segment& o) const {
     return start == o.start && end == o.end && inode == o.inode && pgoff == o.pgoff &&
            extent == o.extent;
   }
+};
+
+// Part of a previous segment whose addresses are in a new one (a VMA that grew, shrank,
+// split or merged with a neighbour): its file bytes move to the new segment's offset.
+struct Relocation {
+  std::uint64_t from = 0, to = 0, length = 0;  // file offsets, bytes
 };
 
 struct CoreLayout {
@@ -45,6 +62,8 @@ struct CoreLayout {
   std::uint64_t file_end = 0;     // the file's size
   // Segments of the previous layout not in this one: their file ranges to free.
   std::vector<Segment> dropped;
+  // Copies to make before anything else (then `dropped` can be freed).
+  std::vector<Relocation> relocations;
 };
 
 // Places `segments` (ascending, offsets not set) given the notes' size and the previous

@@ -43,6 +43,7 @@ class PageCopier {
   Result<void> punch(std::uint64_t offset, std::uint64_t length);
 
   std::uint64_t copied_bytes() const { return copied_; }
+  const std::string& path() const { return path_; }
 
  private:
   // The fallback for a run process_vm_readv stopped in: returns the bytes it handled

@@ -185,10 +185,8 @@ Result<CoreDumper> CoreDumper::attach(pid_t pid, const DumpOptions& options) {
   const Features& scanning = probe::scanning();
   state->page = scanning.page_size;
   state->user_limit = scanning.user_address_limit;
-  if (!scanning.pagemap_scan) {
-    return Error(EOPNOTSUPP, ErrorKind::unsupported,
-                 "dump of pid " + std::to_string(pid) + ": needs PAGEMAP_SCAN (Linux 6.7+)");
-  }
+  // Without PAGEMAP_SCAN, scan() answers from pagemap and smaps (the emulator); the
+  // write watch of pre-copy and incremental dumps needs the ioctl and says so.
   auto process = Process::attach(pid);
   if (!process) return process.error();
   state->process.emplace(std::move(*process));

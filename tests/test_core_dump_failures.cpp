@@ -221,5 +221,28 @@ TEST_F(CoreDumpFailure, ThreadsBlockedInReadNanosleepAndFutexCarryOnAfterADump) 
   EXPECT_EQ(target.command("ping"), std::vector<std::string>{"pong"});
 }
 
+TEST_F(CoreDumpFailure, ThreadsAppearingAndExitingDuringTheFreezeAreHandled) {
+  DumpTarget target(64, 3600000);
+  ASSERT_EQ(target.error(), "");
+  target.command("churn");
+  TempDir dir;
+  for (int i = 0; i < 10; ++i) {
+    DumpOptions options;
+    options.precopy = i % 2 == 1;
+    auto dumper = CoreDumper::attach(target.pid(), options);
+    ASSERT_TRUE(dumper) << dumper.error().message();
+    auto report = dumper->dump(dir / "churn.core");
+    ASSERT_TRUE(report) << report.error().message();
+    // The four blocked threads and the churner, plus a short-lived one at times.
+    EXPECT_GE(report->threads, 5u);
+    CoreReader core(dir / "churn.core");
+    ASSERT_TRUE(core.ok()) << core.error();
+    std::size_t prstatus = 0;
+    for (const CoreNote& n : core.notes()) prstatus += n.type == 1 ? 1 : 0;  // NT_PRSTATUS
+    EXPECT_EQ(prstatus, report->threads);
+  }
+  EXPECT_EQ(target.command("ping"), std::vector<std::string>{"pong"});
+}
+
 }  // namespace
 }  // namespace pagescan::test

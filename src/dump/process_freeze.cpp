@@ -80,10 +80,12 @@ Result<ProcessFreeze> ProcessFreeze::freeze(pid_t pid) {
     // The first thread first, so that a refusal (permission) is met before anything
     // else is stopped and the core's first thread is the leader.
     std::stable_partition(tids->begin(), tids->end(), [&](pid_t t) { return t == *first; });
+    // Every new thread asked to stop first, then each waited for: the stops overlap.
+    std::vector<remote::PtraceStop> asked;
     for (pid_t tid : *tids) {
       if (!seen.insert(tid).second) continue;
       found_new = true;
-      auto stop = remote::PtraceStop::seize(pid, tid);
+      auto stop = remote::PtraceStop::begin_seize(pid, tid);
       if (!stop) {
         const Error& e = stop.error();
         if (e.kind() == ErrorKind::no_such_process) continue;  // exited meanwhile
@@ -93,12 +95,19 @@ Result<ProcessFreeze> ProcessFreeze::freeze(pid_t pid) {
         }
         return e;
       }
-      auto state = read_state(*stop);
+      asked.push_back(std::move(*stop));
+    }
+    for (remote::PtraceStop& stop : asked) {
+      if (auto stopped = stop.finish_seize(); !stopped) {
+        if (stopped.error().kind() == ErrorKind::no_such_process) continue;
+        return stopped.error();
+      }
+      auto state = read_state(stop);
       if (!state) {
         if (state.error().kind() == ErrorKind::no_such_process) continue;
         return state.error();
       }
-      frozen.stops_.push_back(std::move(*stop));
+      frozen.stops_.push_back(std::move(stop));
       frozen.threads_.push_back(std::move(*state));
     }
   }

@@ -24,6 +24,12 @@ class PtraceStop {
   // be told), no_such_process (ESRCH: gone, or a zombie), invalid_argument (EBUSY: already
   // traced, naming the tracer).
   static Result<PtraceStop> seize(pid_t pid, pid_t tid);
+  // seize() in two halves, so that many threads can be asked to stop at once and then
+  // waited for (each stop takes the thread a scheduler round trip): begin_seize() does
+  // PTRACE_SEIZE + PTRACE_INTERRUPT, finish_seize() waits for the stop and reads the
+  // registers. The errors of seize(), from the half that meets them.
+  static Result<PtraceStop> begin_seize(pid_t pid, pid_t tid);
+  Result<void> finish_seize();
   PtraceStop(PtraceStop&& other) noexcept;
   PtraceStop(const PtraceStop&) = delete;
   PtraceStop& operator=(const PtraceStop&) = delete;
@@ -64,6 +70,7 @@ class PtraceStop {
   pid_t pid_ = -1;
   pid_t tid_ = -1;
   bool attached_ = false;
+  bool stopped_ = false;  // finish_seize() saw the stop and saved the registers
   user_regs_struct saved_{};
   std::vector<int> deferred_;
 };

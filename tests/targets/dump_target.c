@@ -23,7 +23,8 @@
  * "fill <first> <count> <byte>" fills region pages; "map <pages> <byte>" maps and
  * fills a new mapping ("mapped <addr>"); "unmap <addr> <pages>"; "move <addr> <pages>"
  * (mremap elsewhere, "mapped <addr>"); "dontneed <first> <count>" (region); "wake";
- * "status". Each command ends with "done". */
+ * "status"; "churn" starts a thread that creates and joins short-lived threads without
+ * end (threads appear and exit while a dump stops them). Each command ends with "done". */
 #define _GNU_SOURCE
 #include <linux/futex.h>
 #include <pthread.h>
@@ -100,6 +101,19 @@ static void* writer(void* arg) {
   return NULL;
 }
 
+static void* short_lived(void* arg) {
+  return arg;
+}
+
+static void* churn(void* arg) {
+  (void)arg;
+  for (;;) {
+    pthread_t t;
+    if (pthread_create(&t, NULL, short_lived, NULL) == 0) pthread_join(t, NULL);
+  }
+  return NULL;
+}
+
 static void* map_filled(long n, int byte, int prot, int flags) {
   char* p = mmap(NULL, (size_t)(n * page), PROT_READ | PROT_WRITE, flags, -1, 0);
   if (p == MAP_FAILED) return NULL;
@@ -138,6 +152,9 @@ __attribute__((noinline)) static void serve_commands(void* addrs[9]) {
       if (write(wake_pipe[1], "w", 1) != 1) perror("wake");
       futex_word = 1;
       syscall(SYS_futex, &futex_word, FUTEX_WAKE, 1, NULL, NULL, 0);
+    } else if (strncmp(line, "churn", 5) == 0) {
+      pthread_t t;
+      pthread_create(&t, NULL, churn, NULL);
     } else if (strncmp(line, "status", 6) == 0) {
       printf("status %ld %ld %ld\n", read_count, sleep_count, futex_count);
     }

@@ -3,6 +3,7 @@
 // core made from the previous one plus what changed equals a full dump of the same
 // moment, segment by segment.
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -183,6 +184,61 @@ TEST_F(CoreDumpPrecopy, AnIncrementalCoreEqualsAFullDumpOfTheSameMoment) {
     EXPECT_EQ(core.read(target.region + 21 * kPage, kPage), std::string(kPage, '\0'));
     if (round == 3) EXPECT_EQ(core.read(target.region, 1), "\x11");
   }
+  target.resume();
+}
+
+// An XFS file system with reflink, on a loop device over a sparse image in `dir`,
+// unmounted at the end. Needs mkfs.xfs, loop devices and CAP_SYS_ADMIN.
+class ReflinkFileSystem {
+ public:
+  explicit ReflinkFileSystem(const TempDir& dir) : image_(dir / "xfs.img"), path_(dir / "xfs") {
+    ::mkdir(path_.c_str(), 0755);
+    const std::string made =
+        run_capture("truncate -s 320M " + image_ + " && mkfs.xfs -q -m reflink=1 " + image_ +
+                    " && mount -o loop " + image_ + " " + path_ + " && echo ok");
+    mounted_ = made.find("ok") != std::string::npos;
+    if (!mounted_) why_ = made;
+  }
+  ~ReflinkFileSystem() {
+    if (mounted_) (void)run_capture("umount " + path_);
+  }
+  bool mounted() const { return mounted_; }
+  const std::string& why() const { return why_; }
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string image_, path_, why_;
+  bool mounted_ = false;
+};
+
+TEST_F(CoreDumpPrecopy, OnAFileSystemWithReflinkTheNextCoreIsAClone) {
+  TempDir dir;
+  ReflinkFileSystem xfs(dir);
+  if (!xfs.mounted())
+    GTEST_SKIP() << "cannot make an XFS with reflink on a loop device: " << xfs.why();
+  DumpTarget target(256, 3600000);
+  ASSERT_EQ(target.error(), "");
+  ASSERT_TRUE(target.wait_blocked());
+  DumpOptions options;
+  options.incremental = true;
+  auto dumper = CoreDumper::attach(target.pid(), options);
+  ASSERT_TRUE(dumper) << dumper.error().message();
+  auto first = dumper->dump(xfs.path() + "/core.1");
+  ASSERT_TRUE(first) << first.error().message();
+  EXPECT_FALSE(first->reflinked);
+  target.command("fill 3 2 204");  // 0xcc
+  ASSERT_TRUE(target.wait_blocked());
+  ASSERT_TRUE(target.stop());
+  auto second = dumper->dump(xfs.path() + "/core.2");
+  ASSERT_TRUE(second) << second.error().message();
+  EXPECT_TRUE(second->incremental);
+  EXPECT_TRUE(second->reflinked) << "FICLONE on XFS with reflink";
+  auto full = CoreDumper::attach(target.pid(), DumpOptions{.precopy = false});
+  ASSERT_TRUE(full) << full.error().message();
+  ASSERT_TRUE(full->dump(dir / "full.core"));
+  expect_same_segments(xfs.path() + "/core.2", dir / "full.core");
+  CoreReader core(xfs.path() + "/core.2");
+  EXPECT_EQ(core.read(target.region + 4 * kPage, 1), "\xcc");
   target.resume();
 }
 

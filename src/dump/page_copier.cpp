@@ -160,7 +160,11 @@ Result<void> PageCopier::copy(const std::vector<CopyRun>& runs) {
     iovec local{buffer_.get(), filled};
     ssize_t n = ::process_vm_readv(pid_, &local, 1, remote.data(), remote.size(), 0);
     if (n < 0) {
-      if (errno == ESRCH) return gone(ESRCH, "process_vm_readv");
+      if (errno == ESRCH) {
+        return gone(ESRCH, "process_vm_readv from " +
+                               range_text(pieces.front().address,
+                                          pieces.back().address + pieces.back().length));
+      }
       n = 0;  // the first iovec failed at once: the fallback below takes it
     }
     // Write what was read, piece by piece (each piece is contiguous in the file).

@@ -13,6 +13,7 @@
 #include <signal.h>
 #include <sys/ptrace.h>
 #include <sys/syscall.h>
+#include <sys/uio.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -46,6 +47,13 @@ bool is_event_stop(int status) {
 }  // namespace
 
 Result<PtraceStop> PtraceStop::seize(pid_t pid, pid_t tid) {
+  auto stop = begin_seize(pid, tid);
+  if (!stop) return stop.error();
+  if (auto stopped = stop->finish_seize(); !stopped) return stopped.error();
+  return stop;
+}
+
+Result<PtraceStop> PtraceStop::begin_seize(pid_t pid, pid_t tid) {
   PtraceStop stop(pid, tid);
   if (::ptrace(PTRACE_SEIZE, tid, nullptr, nullptr) != 0) {
     int err = errno;
@@ -59,21 +67,27 @@ Result<PtraceStop> PtraceStop::seize(pid_t pid, pid_t tid) {
   if (::ptrace(PTRACE_INTERRUPT, tid, nullptr, nullptr) != 0) {
     return ptrace_error(errno, "PTRACE_INTERRUPT", pid, tid);
   }
+  return stop;
+}
+
+Result<void> PtraceStop::finish_seize() {
   // The first stop: the interrupt's, or a signal that was already on its way (kept for
   // detach). Either way the thread is stopped inside get_signal().
-  auto status = stop.wait_stop();
+  auto status = wait_stop();
   if (!status) return status.error();
-  if (!is_event_stop(*status)) stop.deferred_.push_back(WSTOPSIG(*status));
-  if (::ptrace(PTRACE_GETREGS, tid, nullptr, &stop.saved_) != 0) {
-    return ptrace_error(errno, "PTRACE_GETREGS", pid, tid);
+  if (!is_event_stop(*status)) deferred_.push_back(WSTOPSIG(*status));
+  if (::ptrace(PTRACE_GETREGS, tid_, nullptr, &saved_) != 0) {
+    return ptrace_error(errno, "PTRACE_GETREGS", pid_, tid_);
   }
-  return stop;
+  stopped_ = true;
+  return {};
 }
 
 PtraceStop::PtraceStop(PtraceStop&& other) noexcept
     : pid_(other.pid_),
       tid_(other.tid_),
       attached_(std::exchange(other.attached_, false)),
+      stopped_(other.stopped_),
       saved_(other.saved_),
       deferred_(std::move(other.deferred_)) {}
 
@@ -140,11 +154,35 @@ Result<long> PtraceStop::call(std::uint64_t syscall_instruction, long number,
                    std::to_string(kMaxStopsPerCall) + " times");
 }
 
+Result<std::size_t> PtraceStop::read_regset(unsigned type, void* buffer, std::size_t size) const {
+  iovec io{buffer, size};
+  if (::ptrace(PTRACE_GETREGSET, tid_, reinterpret_cast<void*>(static_cast<unsigned long>(type)),
+               &io) != 0) {
+    return ptrace_error(errno, "PTRACE_GETREGSET " + std::to_string(type), pid_, tid_);
+  }
+  return io.iov_len;
+}
+
+Result<siginfo_t> PtraceStop::siginfo() const {
+  siginfo_t info{};
+  if (::ptrace(PTRACE_GETSIGINFO, tid_, nullptr, &info) != 0) {
+    return ptrace_error(errno, "PTRACE_GETSIGINFO", pid_, tid_);
+  }
+  return info;
+}
+
 Result<void> PtraceStop::detach() {
   if (!attached_) return {};
+  if (!stopped_) {
+    // begin_seize() without finish_seize(): PTRACE_DETACH needs the stop the interrupt
+    // brings; nothing was changed, so there are no registers to put back.
+    auto status = wait_stop();
+    if (!status) return status.error();
+    if (!is_event_stop(*status)) deferred_.push_back(WSTOPSIG(*status));
+  }
   attached_ = false;
   const int first = deferred_.empty() ? 0 : deferred_.front();
-  if (::ptrace(PTRACE_SETREGS, tid_, nullptr, &saved_) != 0 ||
+  if ((stopped_ && ::ptrace(PTRACE_SETREGS, tid_, nullptr, &saved_) != 0) ||
       ::ptrace(PTRACE_DETACH, tid_, nullptr, reinterpret_cast<void*>(static_cast<long>(first))) !=
           0) {
     return ptrace_error(errno, "restoring and detaching", pid_, tid_);

@@ -5,6 +5,7 @@
 // it was stopped delivered when it resumes. No byte of the target is written.
 #pragma once
 
+#include <signal.h>
 #include <sys/types.h>
 #include <sys/user.h>
 
@@ -23,6 +24,12 @@ class PtraceStop {
   // be told), no_such_process (ESRCH: gone, or a zombie), invalid_argument (EBUSY: already
   // traced, naming the tracer).
   static Result<PtraceStop> seize(pid_t pid, pid_t tid);
+  // seize() in two halves, so that many threads can be asked to stop at once and then
+  // waited for (each stop takes the thread a scheduler round trip): begin_seize() does
+  // PTRACE_SEIZE + PTRACE_INTERRUPT, finish_seize() waits for the stop and reads the
+  // registers. The errors of seize(), from the half that meets them.
+  static Result<PtraceStop> begin_seize(pid_t pid, pid_t tid);
+  Result<void> finish_seize();
   PtraceStop(PtraceStop&& other) noexcept;
   PtraceStop(const PtraceStop&) = delete;
   PtraceStop& operator=(const PtraceStop&) = delete;
@@ -43,6 +50,15 @@ class PtraceStop {
   // information becomes the tracker's). Errors: no_such_process when the target died.
   Result<void> detach();
 
+  // The registers the thread was stopped with (put back at detach).
+  const user_regs_struct& registers() const { return saved_; }
+  // PTRACE_GETREGSET of register set `type` (NT_PRFPREG, NT_X86_XSTATE, ...) into
+  // `buffer`; returns the bytes the kernel filled (the set's size).
+  Result<std::size_t> read_regset(unsigned type, void* buffer, std::size_t size) const;
+  // PTRACE_GETSIGINFO: the signal of the stop (for a PTRACE_INTERRUPT stop, the kernel's
+  // SIGTRAP with si_code SIGTRAP | PTRACE_EVENT_STOP << 8).
+  Result<siginfo_t> siginfo() const;
+
   // Signals that arrived while stopped, in order (for tests and messages).
   const std::vector<int>& deferred_signals() const { return deferred_; }
 
@@ -54,6 +70,7 @@ class PtraceStop {
   pid_t pid_ = -1;
   pid_t tid_ = -1;
   bool attached_ = false;
+  bool stopped_ = false;  // finish_seize() saw the stop and saved the registers
   user_regs_struct saved_{};
   std::vector<int> deferred_;
 };

@@ -1,0 +1,11 @@
+// Switches for tests of the dumper only (never set by the library or the CLI): each
+// breaks one step on purpose, so that a test can show its assertion catches the fault.
+#pragma once
+
+namespace pagescan::dump::test_hooks {
+
+// The final pass ignores the pages written since the last pre-copy pass (a dumper that
+// forgot its last recopy).
+extern bool skip_final_recopy;
+
+}  // namespace pagescan::dump::test_hooks

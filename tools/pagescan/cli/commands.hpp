@@ -18,5 +18,6 @@ Command add_map_command(CLI::App& app);
 Command add_help_command(CLI::App& app);
 Command add_watch_command(CLI::App& app);
 Command add_top_command(CLI::App& app);
+Command add_dump_command(CLI::App& app);
 
 }  // namespace pagescan::cli

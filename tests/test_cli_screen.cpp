@@ -39,6 +39,7 @@ const std::vector<std::vector<std::string>> kScreens = {
     {"help", "--help"},
     {"watch", "--help"},
     {"top", "--help"},
+    {"dump", "--help"},
     {"help", "categories"},
     {"features"},
     {"scan", "self"},

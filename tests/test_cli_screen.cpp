@@ -40,6 +40,7 @@ const std::vector<std::vector<std::string>> kScreens = {
     {"watch", "--help"},
     {"top", "--help"},
     {"exporter", "--help"},
+    {"dump", "--help"},
     {"help", "categories"},
     {"features"},
     {"scan", "self"},

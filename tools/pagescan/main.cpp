@@ -49,15 +49,16 @@ int run(int argc, char** argv) {
       "  pagescan scan self --all-of present --json\n"
       "  pagescan watch 1234 --json     # the pages pid 1234 writes, each second\n"
       "  pagescan top 1234              # which of its mappings it writes, live\n"
+      "  pagescan dump 1234 -o core     # a sparse core, the process stopped briefly\n"
       "  pagescan exporter --all        # page-state metrics for Prometheus\n"
       "  pagescan help categories   # what each page category means\n"
       "Run 'pagescan <command> --help' for a command's options and examples. Colour only on "
       "a terminal; NO_COLOR=1 turns it off. Tables fit the terminal's width (COLUMNS, or "
       "--width on any command).");
-  std::vector<Command> commands = {add_scan_command(app),     add_map_command(app),
-                                   add_features_command(app), add_demo_command(app),
-                                   add_watch_command(app),    add_top_command(app),
-                                   add_exporter_command(app), add_help_command(app)};
+  std::vector<Command> commands = {
+      add_scan_command(app),     add_map_command(app),   add_features_command(app),
+      add_demo_command(app),     add_watch_command(app), add_top_command(app),
+      add_exporter_command(app), add_dump_command(app),  add_help_command(app)};
   std::vector<std::string> names;
   for (const Command& c : commands) names.push_back(c.app->get_name());
   const std::string expected = "(expected " + one_of(names) + ")";

@@ -19,5 +19,6 @@ Command add_help_command(CLI::App& app);
 Command add_watch_command(CLI::App& app);
 Command add_top_command(CLI::App& app);
 Command add_exporter_command(CLI::App& app);
+Command add_dump_command(CLI::App& app);
 
 }  // namespace pagescan::cli

@@ -130,15 +130,17 @@ TEST_F(CliDump, ACoreLoadsInGdbWithTheBytesTheTargetWrote) {
 TEST_F(CliDump, TheLineSaysWhatTheCoreHoldsAndHowLongTheTargetStopped) {
   const std::string core = dir / "core";
   for (const bool precopy : {true, false}) {
-    std::vector<std::string> args = {"dump", std::to_string(target.pid()), "-o", core};
+    std::vector<std::string> args = {"dump", std::to_string(target.pid()), "-o", core, "--width",
+                                     "1000"};
     if (!precopy) args.push_back("--no-precopy");
     CliRun run = run_cli(args);
     ASSERT_EQ(run.exit_code, 0) << run.describe();
-    const std::regex line(
-        "^" + std::regex_replace(core, std::regex("[.^$|()\\[\\]{}*+?\\\\]"), "\\$&") +
-        ": [0-9]+ mappings, [0-9.]+ (B|KiB|MiB), [0-9.]+ (B|KiB|MiB|GiB|TiB) holes, 1 thread, "
-        "target stopped [0-9.]+ ms, " +
-        (precopy ? "[0-9]+ pre-copy pass(es)?" : "no pre-copy") + "\n$");
+    const std::regex line("^" +
+                          std::regex_replace(core, std::regex("[.^$|()\\[\\]{}*+?\\\\]"), "\\$&") +
+                          ": [0-9]+ mappings, [0-9.]+ (B|KiB|MiB|GiB) data, [0-9.]+ "
+                          "(B|KiB|MiB|GiB|TiB) holes, 1 thread, "
+                          "target stopped [0-9.]+ ms, " +
+                          (precopy ? "[0-9]+ pre-copy pass(es)?" : "no pre-copy") + "\n$");
     EXPECT_TRUE(std::regex_match(single_line(run.out) + "\n", line)) << run.out;
   }
 }

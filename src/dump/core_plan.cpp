@@ -241,18 +241,18 @@ Result<TargetPicture> read_picture(const Process& process, std::uint32_t filter,
     p.data = unite(subtract(before->data, windows), p.data);
     p.anon = unite(subtract(before->anon, windows), p.anon);
   }
-  for (const proc::Vma& v : p.vmas) {
+  for (const proc::Vma& vma : p.vmas) {
     MappingFacts facts;
-    facts.anon_data = !clip(p.anon, v.start, v.end).empty();
+    facts.anon_data = !clip(p.anon, vma.start, vma.end).empty();
     Segment s;
-    s.start = v.start;
-    s.end = v.end;
-    s.flags = pf_flags(v.perms);
-    s.extent = dump_extent(process.pid(), v, filter, facts, starts_with_elf);
-    s.whole_range = s.extent == DumpExtent::whole && contents_are_whole_range(process.pid(), v);
-    s.shared = v.shared();
-    s.inode = v.inode;
-    s.pgoff = v.offset;
+    s.start = vma.start;
+    s.end = vma.end;
+    s.flags = pf_flags(vma.perms);
+    s.extent = dump_extent(process.pid(), vma, filter, facts, starts_with_elf);
+    s.whole_range = s.extent == DumpExtent::whole && contents_are_whole_range(process.pid(), vma);
+    s.shared = vma.shared();
+    s.inode = vma.inode;
+    s.pgoff = vma.offset;
     p.segments.push_back(s);
   }
   return p;

@@ -27,7 +27,7 @@ namespace {
 using nlohmann::json;
 
 const std::vector<std::string> kCommands = {"scan",  "map", "features", "demo",
-                                            "watch", "top", "exporter"};
+                                            "watch", "top", "dump",     "exporter"};
 // A pid no process has (above pid_max): watch and top never get to attach to it.
 const std::string kNoPid = "999999999";
 
@@ -156,6 +156,7 @@ TEST(CliHelpFlag, UsageLineSaysWhatEachCommandTakes) {
       {"demo", "Usage: pagescan demo [OPTIONS]\n"},
       {"watch", "Usage: pagescan watch [OPTIONS] TARGET\n"},
       {"top", "Usage: pagescan top [OPTIONS] TARGET\n"},
+      {"dump", "Usage: pagescan dump [OPTIONS] TARGET\n"},
       {"exporter", "Usage: pagescan exporter [OPTIONS]\n"}};
   for (const auto& [command, line] : usage) {
     SCOPED_TRACE(command);
@@ -188,8 +189,8 @@ std::vector<std::string> value_options(const std::string& help) {
 // --svg '' drew no picture, silently.
 TEST(CliValueOptions, EveryOptionGivenAnEmptyValueIsAUsageErrorNamingIt) {
   const std::vector<std::pair<std::string, std::vector<std::string>>> commands = {
-      {"scan", {"self"}},  {"map", {"self"}}, {"features", {}},       {"demo", {}},
-      {"watch", {kNoPid}}, {"top", {kNoPid}}, {"exporter", {"--all"}}};
+      {"scan", {"self"}},  {"map", {"self"}}, {"features", {}},   {"demo", {}},
+      {"watch", {kNoPid}}, {"top", {kNoPid}}, {"dump", {kNoPid}}, {"exporter", {"--all"}}};
   for (const auto& [command, target] : commands) {
     CliRun help = run_cli({command, "--help"});
     ASSERT_EQ(help.exit_code, 0) << help.describe();
@@ -245,7 +246,7 @@ TEST(CliCommandList, EveryMessageNamingCommandsNamesThemAll) {
     EXPECT_EQ(run.exit_code, 2) << run.describe();
     std::string line = single_line(run.err);
     ASSERT_FALSE(line.empty()) << run.describe();
-    EXPECT_NE(line.find("(expected scan, map, features, demo, watch, top, exporter or help)"),
+    EXPECT_NE(line.find("(expected scan, map, features, demo, watch, top, dump, exporter or help)"),
               std::string::npos)
         << line;
   }

@@ -117,6 +117,9 @@ TEST_F(CliDump, ACoreLoadsInGdbWithTheBytesTheTargetWrote) {
   EXPECT_EQ(line["incremental"], false);
   EXPECT_EQ(dir.entries(), std::vector<std::string>{"core"}) << "a temporary was left";
   EXPECT_TRUE(is_elf_core(core));
+  struct stat st {};
+  ASSERT_EQ(::stat(core.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u) << "a core holds the target's memory: owner only";
 
   const std::string out = gdb_on(core, {"info threads", "x/1xb " + hex(target.region() + 3 * kPage),
                                         "x/1xb " + hex(target.region() + 5 * kPage)});

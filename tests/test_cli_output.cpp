@@ -212,7 +212,8 @@ TEST(CliHelp, CategoriesDefinesEveryCategoryOnce) {
 }
 
 TEST(CliHelp, ACommandsHelpByNameIsItsDashDashHelp) {
-  for (const char* command : {"scan", "map", "features", "demo", "watch", "top", "help"}) {
+  for (const char* command :
+       {"scan", "map", "features", "demo", "watch", "top", "dump", "exporter", "help"}) {
     CliRun by_name = run_cli({"help", command});
     CliRun flag = run_cli({command, "--help"});
     ASSERT_EQ(by_name.exit_code, 0) << by_name.describe();
@@ -221,7 +222,7 @@ TEST(CliHelp, ACommandsHelpByNameIsItsDashDashHelp) {
   EXPECT_EQ(run_cli({"help"}).out, run_cli({"--help"}).out);
   expect_only_line(run_cli({"help", "bogus"}), 2,
                    "bad help topic 'bogus': expected categories, scan, map, features, demo, "
-                   "watch, top, exporter or help");
+                   "watch, top, dump, exporter or help");
   expect_only_line(run_cli({"help", "scan", "map"}), 2,
                    "help: unexpected argument 'map' (expected options only, no arguments; see "
                    "'pagescan help --help')");

@@ -143,26 +143,27 @@ const std::string kBadEngine =
 INSTANTIATE_TEST_SUITE_P(
     TopLevel, CliErrorMatrix,
     ::testing::Values(
-        CliRow{"NoCommand",
-               {},
-               2,
-               "no command given (expected scan, map, features, demo, watch, top, exporter or "
-               "help)"},
+        CliRow{
+            "NoCommand",
+            {},
+            2,
+            "no command given (expected scan, map, features, demo, watch, top, dump, exporter or "
+            "help)"},
         CliRow{"UnknownCommand",
                {"frobnicate"},
                2,
                "unknown command 'frobnicate' (expected scan, map, features, demo, watch, top, "
-               "exporter or help)"},
+               "dump, exporter or help)"},
         CliRow{"UnknownOptionIsNamed",
                {"--frobnicate"},
                2,
                "unknown option '--frobnicate' (expected --help, --version or a command: scan, "
-               "map, features, demo, watch, top, exporter or help)"},
+               "map, features, demo, watch, top, dump, exporter or help)"},
         CliRow{"UnknownOptionBeforeACommand",
                {"--frobnicate", "scan", "self"},
                2,
                "unknown option '--frobnicate' (expected --help, --version or a command: scan, "
-               "map, features, demo, watch, top, exporter or help)"}),
+               "map, features, demo, watch, top, dump, exporter or help)"}),
     row_name);
 
 INSTANTIATE_TEST_SUITE_P(

@@ -12,21 +12,7 @@
 #include <cstdlib>
 #include <utility>
 
-#include "proc/proc_files.hpp"
-
 namespace pagescan::dump {
-
-namespace {
-
-// The umask without changing it (umask(2) cannot read it alone, and is process-wide).
-mode_t current_umask() {
-  auto status = proc::read_text_file("/proc/self/status");
-  if (!status) return 022;
-  const std::string field = proc::status_field(*status, "Umask");
-  return field.empty() ? 022 : static_cast<mode_t>(std::strtoul(field.c_str(), nullptr, 8));
-}
-
-}  // namespace
 
 Result<TempCore> TempCore::create(const std::string& path) {
   TempCore core;
@@ -72,9 +58,8 @@ Result<void> TempCore::finish(std::uint64_t size) {
   if (::ftruncate(fd_, static_cast<off_t>(size)) != 0) {
     return Error::from_errno(errno, ErrorKind::kernel_failure, "setting the size of " + temp_);
   }
-  if (::fchmod(fd_, 0666 & ~current_umask()) != 0) {
-    return Error::from_errno(errno, ErrorKind::kernel_failure, "setting the mode of " + temp_);
-  }
+  // The file keeps mkstemp's 0600, as the kernel's and systemd-coredump's cores do: it
+  // holds another process's memory (keys, passwords), whatever the caller's umask.
   if (::rename(temp_.c_str(), path_.c_str()) != 0) {
     const int err = errno;
     return Error::from_errno(err,

@@ -56,9 +56,9 @@ int run(int argc, char** argv) {
       "a terminal; NO_COLOR=1 turns it off. Tables fit the terminal's width (COLUMNS, or "
       "--width on any command).");
   std::vector<Command> commands = {
-      add_scan_command(app),     add_map_command(app),   add_features_command(app),
-      add_demo_command(app),     add_watch_command(app), add_top_command(app),
-      add_exporter_command(app), add_dump_command(app),  add_help_command(app)};
+      add_scan_command(app), add_map_command(app),      add_features_command(app),
+      add_demo_command(app), add_watch_command(app),    add_top_command(app),
+      add_dump_command(app), add_exporter_command(app), add_help_command(app)};
   std::vector<std::string> names;
   for (const Command& c : commands) names.push_back(c.app->get_name());
   const std::string expected = "(expected " + one_of(names) + ")";

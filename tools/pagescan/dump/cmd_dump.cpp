@@ -37,27 +37,22 @@ struct Plan {
   std::optional<std::uint64_t> count;
 };
 
-// Every argument checked before the target is touched.
+// Every argument checked before the target is touched: each value first, then what
+// they say together.
 Parsed<Plan> plan_of(const DumpOptionsText& o, const Shared& shared) {
   Plan plan;
   auto pid = another_process(*shared.target, "dump");
   if (!pid.value) return {std::nullopt, pid.error};
   plan.pid = *pid.value;
-  if (!o.output) {
-    return {std::nullopt, UsageError{"dump: missing -o FILE (where to write the core)"}};
+  if (o.output) {
+    auto name = OutputName::parse(*o.output);
+    if (!name.value) return {std::nullopt, name.error};
+    plan.name = *name.value;
   }
-  auto name = OutputName::parse(*o.output);
-  if (!name.value) return {std::nullopt, name.error};
-  plan.name = *name.value;
   if (o.filter) {
     auto filter = parse_coredump_filter(*o.filter);
     if (!filter.value) return {std::nullopt, filter.error};
     plan.options.coredump_filter = *filter.value;
-  }
-  plan.options.precopy = !o.no_precopy;
-  if (o.count && !o.every) {
-    return {std::nullopt,
-            UsageError{"--count needs --every (a series of dumps is taken every SECONDS)"}};
   }
   if (o.every) {
     auto seconds = parse_seconds(*o.every, "--every", "30");
@@ -69,6 +64,14 @@ Parsed<Plan> plan_of(const DumpOptionsText& o, const Shared& shared) {
     if (!count.value) return {std::nullopt, count.error};
     plan.count = *count.value;
   }
+  if (!o.output) {
+    return {std::nullopt, UsageError{"dump: missing -o FILE (where to write the core)"}};
+  }
+  if (o.count && !o.every) {
+    return {std::nullopt,
+            UsageError{"--count needs --every (a series of dumps is taken every SECONDS)"}};
+  }
+  plan.options.precopy = !o.no_precopy;
   // Tracking between dumps costs the target a fault per first write: only for a series.
   plan.options.incremental = plan.every && plan.count.value_or(2) > 1;
   return {plan, std::nullopt};
@@ -139,7 +142,8 @@ Command add_dump_command(CLI::App& app) {
       "complete on its own. The series ends after --count dumps, when the target exits, or "
       "on Ctrl-C or SIGTERM (after the dump in progress), all exit 0.\n\n"
       "A core is written under a temporary name and renamed when complete: a failure leaves "
-      "nothing under FILE (exit 1). --json prints a line per core {path, dump, pid, mappings, "
+      "nothing under FILE (exit 1). It is mode 0600: it holds the target's memory. --json prints a "
+      "line per core {path, dump, pid, mappings, "
       "threads, data_bytes, hole_bytes, copied_bytes, stopped_seconds, elapsed_seconds, "
       "precopy_passes, incremental, reflinked} and with --every {pid, ended, dumps}, ended "
       "being count, exited or signal. Dumping needs ptrace rights over the target; a traced "

@@ -86,6 +86,18 @@ struct CoreDumper::State {
   // Incremental: the previous core, open, and where everything is in it.
   int previous_fd = -1;
   std::optional<CoreLayout> previous;
+  // ... and the picture of its final pass: the first pass of the next dump scans only
+  // what was written since (and what the watch does not track) instead of everything.
+  std::optional<TargetPicture> previous_picture;
+
+  // After a failed dump the next one starts from nothing: the failed one's harvests
+  // re-armed pages that the previous core does not hold.
+  void forget_previous() {
+    if (previous_fd >= 0) ::close(previous_fd);
+    previous_fd = -1;
+    previous.reset();
+    previous_picture.reset();
+  }
 
   ~State() {
     if (previous_fd >= 0) ::close(previous_fd);
@@ -152,7 +164,8 @@ struct CoreDumper::State {
   Result<TargetPicture> picture(PageCopier& copier, std::uint32_t filter,
                                 const TargetPicture* before = nullptr,
                                 const std::vector<PageRange>& written = {},
-                                const std::vector<PageRange>& armed = {}) {
+                                const std::vector<PageRange>& armed = {},
+                                bool fresh_flags = false) {
     return dump::read_picture(
         *process, filter, user_limit,
         [&](std::uint64_t address) {
@@ -160,7 +173,7 @@ struct CoreDumper::State {
           return copier.read(address, magic, sizeof magic) &&
                  std::memcmp(magic, ELFMAG, SELFMAG) == 0;
         },
-        before, written, armed);
+        before, written, armed, fresh_flags);
   }
 
   Result<DumpReport> run(const std::string& path);
@@ -213,7 +226,10 @@ Result<CoreDumper> CoreDumper::attach(pid_t pid, const DumpOptions& options) {
 
 Result<DumpReport> CoreDumper::dump(const std::string& path) {
   auto report = state_->run(path);
-  if (!report) return report.error().with_context("dump of " + state_->who() + " to " + path);
+  if (!report) {
+    state_->forget_previous();
+    return report.error().with_context("dump of " + state_->who() + " to " + path);
+  }
   return report;
 }
 
@@ -246,7 +262,12 @@ Result<DumpReport> CoreDumper::State::run(const std::string& path) {
       if (!harvest) return harvest.error();
       auto tids = proc::list_threads(pid);
       if (!tids) return tids.error();
-      auto seen = picture(copier, *filter);
+      // After the first pass (of this dump, or of a series: the previous core's final
+      // pass), only the pages written since and untracked memory are scanned again. The
+      // first pass of each dump reads smaps whole, so VmFlags (MADV_DONTDUMP) are fresh.
+      const TargetPicture* before =
+          last_seen ? &*last_seen : (have && previous_picture ? &*previous_picture : nullptr);
+      auto seen = picture(copier, *filter, before, harvest->ranges, watch->armed(), !last_seen);
       if (!seen) return seen.error();
       auto done =
           pass(copier, temp->fd(), *seen, harvest->ranges, false,
@@ -311,6 +332,7 @@ Result<DumpReport> CoreDumper::State::run(const std::string& path) {
     if (previous_fd >= 0) ::close(previous_fd);
     previous_fd = temp->release();
     previous = layout;
+    previous_picture = std::move(*seen);
   }
   report.elapsed_ns = dump::monotonic_ns() - started;
   return report;

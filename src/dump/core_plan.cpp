@@ -142,7 +142,7 @@ Result<TargetPicture> read_picture(const Process& process, std::uint32_t filter,
                                    const std::function<bool(std::uint64_t)>& starts_with_elf,
                                    const TargetPicture* before,
                                    const std::vector<PageRange>& written,
-                                   const std::vector<PageRange>& armed) {
+                                   const std::vector<PageRange>& armed, bool fresh_flags) {
   TargetPicture p;
   auto dir = process.proc_dir();
   if (!dir) return dir.error();
@@ -151,22 +151,21 @@ Result<TargetPicture> read_picture(const Process& process, std::uint32_t filter,
   // changed since.
   bool from_before = before != nullptr;
   if (from_before) {
-    auto vmas = proc::read_vmas_in(*dir, process.pid(), false);
+    // With fresh_flags smaps is read anyway (its VmFlags are this moment's), and the
+    // picture before still gives the data where no mapping changed.
+    auto vmas = proc::read_vmas_in(*dir, process.pid(), fresh_flags);
     if (!vmas) return vmas.error();
     for (proc::Vma& v : *vmas) {
       if (left_out(v)) continue;
       auto it = std::lower_bound(before->vmas.begin(), before->vmas.end(), v.start,
                                  [](const proc::Vma& b, std::uint64_t a) { return b.start < a; });
-      if (it == before->vmas.end() || !same_mapping(*it, v)) {
-        from_before = false;
-        break;
-      }
-      v.vm_flags = it->vm_flags;
+      if (it == before->vmas.end() || !same_mapping(*it, v)) from_before = false;
+      if (!fresh_flags) v.vm_flags = it == before->vmas.end() ? v.vm_flags : it->vm_flags;
       p.vmas.push_back(std::move(v));
     }
+    if (!from_before && !fresh_flags) p.vmas.clear();  // flags from maps alone: read smaps
   }
-  if (!from_before) {
-    p.vmas.clear();
+  if (!from_before && p.vmas.empty()) {
     auto vmas = proc::read_vmas_in(*dir, process.pid(), true);
     if (!vmas) return vmas.error();
     for (proc::Vma& v : *vmas) {
@@ -183,8 +182,8 @@ Result<TargetPicture> read_picture(const Process& process, std::uint32_t filter,
   //
   // Without a picture before, the whole user address space is scanned. With one, only
   // what may have changed since: the pages written and what the watch does not track
-  // (runs closer than 2 MiB scanned as one); elsewhere the data is as before. The scan
-  // costs about 20 ms per GiB resident, and this runs while the target is stopped.
+  // (runs closer than 2 MiB scanned as one), then the data before (below). The full
+  // scan costs about 20 ms per GiB resident (FILE needs each page's struct page).
   std::vector<PageRange> windows{PageRange{0, user_limit}};
   if (from_before) {
     const std::vector<PageRange> changed =
@@ -238,8 +237,24 @@ Result<TargetPicture> read_picture(const Process& process, std::uint32_t filter,
     }
   }
   if (from_before) {
-    p.data = unite(subtract(before->data, windows), p.data);
-    p.anon = unite(subtract(before->anon, windows), p.anon);
+    // Data appears only where it was written or in memory the watch does not track
+    // (scanned above), and goes only where it was: an anonymous page dropped with
+    // MADV_DONTNEED leaves an empty entry the watch never reports as written. So the
+    // rest of the data before is checked for what is still there, asking for no
+    // category that needs the page itself (FILE): a bare walk of those entries, a few
+    // nanoseconds each. What is left alone is armed memory that held no data and was
+    // not written: a sparse reservation's markers, most of a big address space.
+    std::vector<PageRange> still;
+    for (const PageRange& r : subtract(before->data, windows)) {
+      auto there = scan(process, ScanRequest::over(r.start, r.end)
+                                     .any_of(Category::present | Category::swapped)
+                                     .none_of(Category::pfnzero)
+                                     .returning(Category::present));
+      if (!there) return there.error();
+      for (const PageRegion& region : there->regions) append(still, region.start, region.end);
+    }
+    p.data = unite(still, p.data);
+    p.anon = unite(intersect(before->anon, still), p.anon);
   }
   for (const proc::Vma& vma : p.vmas) {
     MappingFacts facts;

@@ -30,15 +30,17 @@ Result<std::uint32_t> coredump_filter(pid_t pid, const std::optional<std::uint32
 // Reads the picture. `starts_with_elf` reads the first bytes of a file mapping (only
 // for candidates of the ELF-header rule). With `before` (the picture of the previous
 // pass), `written` (the pages written since, from the watch) and `armed` (what the watch
-// tracks), the final pass reads maps instead of smaps when every mapping is as before
-// (their VmFlags are taken from `before`) and scans only the written and untracked
-// memory, which keeps page-table walks of unchanged memory out of the stop.
+// tracks), a pass reads maps instead of smaps when every mapping is as before (their
+// VmFlags are taken from `before`; with `fresh_flags` smaps is read all the same) and
+// scans only the written and untracked memory, which keeps page-table walks of unchanged
+// memory out of the stop and out of later passes.
 Result<TargetPicture> read_picture(const Process& process, std::uint32_t filter,
                                    std::uint64_t user_limit,
                                    const std::function<bool(std::uint64_t)>& starts_with_elf,
                                    const TargetPicture* before = nullptr,
                                    const std::vector<PageRange>& written = {},
-                                   const std::vector<PageRange>& armed = {});
+                                   const std::vector<PageRange>& armed = {},
+                                   bool fresh_flags = false);
 
 // A generous guess of the notes' size for `threads` threads and these mappings, to
 // reserve the header area before the real notes exist (read while frozen).

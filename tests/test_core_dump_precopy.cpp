@@ -28,7 +28,10 @@ class CoreDumpPrecopy : public ::testing::Test {
     PAGESCAN_REQUIRE_FACT(Fact::pagemap_scan);
     PAGESCAN_REQUIRE_FACT(Fact::uffd_wp_async);
   }
-  void TearDown() override { dump::test_hooks::skip_final_recopy = false; }
+  void TearDown() override {
+    dump::test_hooks::skip_final_recopy = false;
+    dump::test_hooks::fail_after_first_pass = false;
+  }
 };
 
 std::uint64_t word_at(const CoreReader& core, std::uint64_t address) {
@@ -184,6 +187,43 @@ TEST_F(CoreDumpPrecopy, AnIncrementalCoreEqualsAFullDumpOfTheSameMoment) {
     EXPECT_EQ(core.read(target.region + 21 * kPage, kPage), std::string(kPage, '\0'));
     if (round == 3) EXPECT_EQ(core.read(target.region, 1), "\x11");
   }
+  target.resume();
+}
+
+// A dump that fails after a pass has harvested (and re-armed) written pages leaves the
+// previous core without them: the next dump must start over, not clone it. Without that,
+// the pages written before the failed dump would keep their old bytes in the next core.
+TEST_F(CoreDumpPrecopy, AfterAFailedDumpTheNextIsWhole) {
+  DumpTarget target(256, 3600000);
+  ASSERT_EQ(target.error(), "");
+  ASSERT_TRUE(target.wait_blocked());
+  TempDir dir;
+  DumpOptions options;
+  options.incremental = true;
+  auto dumper = CoreDumper::attach(target.pid(), options);
+  ASSERT_TRUE(dumper) << dumper.error().message();
+  ASSERT_TRUE(dumper->dump(dir / "core.1"));
+
+  target.command("fill 10 5 170");  // 0xaa, harvested by the failing dump
+  ASSERT_TRUE(target.wait_blocked());
+  dump::test_hooks::fail_after_first_pass = true;
+  auto failed = dumper->dump(dir / "core.2");
+  dump::test_hooks::fail_after_first_pass = false;
+  ASSERT_FALSE(failed);
+
+  target.command("fill 30 2 187");  // 0xbb
+  ASSERT_TRUE(target.wait_blocked());
+  ASSERT_TRUE(target.stop());
+  auto next = dumper->dump(dir / "core.3");
+  ASSERT_TRUE(next) << next.error().message();
+  EXPECT_FALSE(next->incremental) << "made from a core that lacks the failed dump's harvest";
+  auto full = CoreDumper::attach(target.pid(), DumpOptions{.precopy = false});
+  ASSERT_TRUE(full) << full.error().message();
+  ASSERT_TRUE(full->dump(dir / "full.core"));
+  expect_same_segments(dir / "core.3", dir / "full.core");
+  CoreReader core(dir / "core.3");
+  EXPECT_EQ(core.read(target.region + 10 * kPage, 1), "\xaa");
+  EXPECT_EQ(core.read(target.region + 30 * kPage, 1), "\xbb");
   target.resume();
 }
 

@@ -45,6 +45,7 @@ namespace pagescan {
 
 namespace dump::test_hooks {
 bool skip_final_recopy = false;
+bool fail_after_first_pass = false;
 }  // namespace dump::test_hooks
 
 using dump::CopyRun;
@@ -276,6 +277,9 @@ Result<DumpReport> CoreDumper::State::run(const std::string& path) {
       have = std::move(done->layout);
       last_seen = std::move(*seen);
       ++report.precopy_passes;
+      if (dump::test_hooks::fail_after_first_pass) {
+        return Error(EIO, ErrorKind::kernel_failure, "failing after the first pass (test hook)");
+      }
       // The first pass copies everything; later ones stop once the set stops shrinking.
       if (report.precopy_passes > 1 && (harvest->pages == 0 || harvest->pages >= last_written))
         break;

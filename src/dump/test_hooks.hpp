@@ -8,4 +8,8 @@ namespace pagescan::dump::test_hooks {
 // forgot its last recopy).
 extern bool skip_final_recopy;
 
+// The dump fails after its first pre-copy pass, as a full disk would: the pages that
+// pass harvested are re-armed in the target but the core is never finished.
+extern bool fail_after_first_pass;
+
 }  // namespace pagescan::dump::test_hooks

@@ -18,6 +18,7 @@
 #include <string>
 #include <vector>
 
+#include "support/cli_json_lines.hpp"
 #include "support/cli_runner.hpp"
 #include "support/kernel_facts.hpp"
 #include "support/piped_program.hpp"
@@ -27,38 +28,7 @@
 namespace pagescan::test {
 namespace {
 
-using Json = nlohmann::ordered_json;
-
 const std::uint64_t kPage = static_cast<std::uint64_t>(::sysconf(_SC_PAGESIZE));
-
-std::string hex(std::uint64_t v) {
-  char text[32];
-  std::snprintf(text, sizeof text, "0x%llx", static_cast<unsigned long long>(v));
-  return text;
-}
-
-std::vector<std::string> keys_of(const Json& j) {
-  std::vector<std::string> keys;
-  for (const auto& item : j.items()) keys.push_back(item.key());
-  return keys;
-}
-
-Json parse_line(const std::string& line) {
-  Json j = Json::parse(line, nullptr, false);
-  EXPECT_FALSE(j.is_discarded()) << "not JSON: '" << line << "'";
-  return j;
-}
-
-// pagescan with pipes, for a series of dumps read line by line.
-struct Pagescan : PipedProgram {
-  explicit Pagescan(const std::vector<std::string>& args)
-      : PipedProgram(PAGESCAN_CLI_PATH, args, {"COLUMNS="}) {}
-};
-
-void target_does(TargetProcess& target, const std::string& command) {
-  ASSERT_TRUE(target.send(command));
-  ASSERT_EQ(target.read_line(), "done") << command;
-}
 
 // Whether the file starts as an x86-64 ELF core does.
 bool is_elf_core(const std::string& path) {

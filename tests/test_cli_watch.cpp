@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "proc/maps.hpp"
+#include "support/cli_json_lines.hpp"
 #include "support/cli_runner.hpp"
 #include "support/kernel_facts.hpp"
 #include "support/piped_program.hpp"
@@ -22,28 +23,7 @@
 namespace pagescan::test {
 namespace {
 
-using Json = nlohmann::ordered_json;
-
 const std::uint64_t kPage = static_cast<std::uint64_t>(::sysconf(_SC_PAGESIZE));
-
-std::string hex(std::uint64_t v) {
-  char text[32];
-  std::snprintf(text, sizeof text, "0x%llx", static_cast<unsigned long long>(v));
-  return text;
-}
-
-std::vector<std::string> keys_of(const Json& j) {
-  std::vector<std::string> keys;
-  for (const auto& item : j.items()) keys.push_back(item.key());
-  return keys;
-}
-
-// A line of JSON Lines, parsed (a discarded value, failing the test, when it is not JSON).
-Json parse_line(const std::string& line) {
-  Json j = Json::parse(line, nullptr, false);
-  EXPECT_FALSE(j.is_discarded()) << "not JSON: '" << line << "'";
-  return j;
-}
 
 // [{"start","end"}] of pages [first, first + count) of the target's region, per pair.
 Json written(const TargetProcess& t, const std::vector<std::pair<int, int>>& spans) {
@@ -61,18 +41,6 @@ std::string region_range(const TargetProcess& t, int first = 0, int count = -1) 
   const std::uint64_t pages = count < 0 ? t.pages() : static_cast<std::uint64_t>(count);
   return hex(t.region() + static_cast<std::uint64_t>(first) * kPage) + "-" +
          hex(t.region() + (static_cast<std::uint64_t>(first) + pages) * kPage);
-}
-
-// pagescan with pipes, for commands that run round after round.
-struct Pagescan : PipedProgram {
-  explicit Pagescan(const std::vector<std::string>& args)
-      : PipedProgram(PAGESCAN_CLI_PATH, args, {"COLUMNS="}) {}
-};
-
-// The target does `command` and says it is done.
-void target_does(TargetProcess& target, const std::string& command) {
-  ASSERT_TRUE(target.send(command));
-  ASSERT_EQ(target.read_line(), "done") << command;
 }
 
 // Whether `pid` is a zombie (it exited; its parent, this test, has not reaped it).

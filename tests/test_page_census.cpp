@@ -1,12 +1,15 @@
 // The page census (pagescan/page_census.hpp) of census_target, a plain program whose parts
 // are known: each part's census has exactly the bytes the program gave it, in the one
-// (mapping, state) cell it belongs to; the whole process adds up to its mappings; a twin
+// (mapping, state) cell it belongs to, with the sparse, dense and adaptive walks alike;
+// the adaptive walk turns dense over written pages and stays sparse over a reservation;
+// the whole process adds up to its mappings; a twin
 // without the parts differs by exactly the parts; a 64 GiB sparse reservation is scanned
 // in bounded requests; an exited process is no_such_process.
 #include <gtest/gtest.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <span>
 #include <string>
 #include <utility>
 #include <vector>
@@ -36,17 +39,38 @@ std::string describe(const PageCensus& c) {
   return out.empty() ? "(nothing)" : out;
 }
 
-// The census of one part of the target.
-PageCensus census_of(pid_t pid, const CensusTarget::Part& part) {
+using Range = std::pair<std::uint64_t, std::uint64_t>;
+Range range_of(const CensusTarget::Part& part) {
+  return {part.start, part.end};
+}
+
+PageCensus census_with(const Process& process, CensusOptions options, CensusWalk walk) {
+  options.walk = walk;
+  auto census = take_census(process, options);
+  EXPECT_TRUE(census) << census.error().message();
+  return census ? *census : PageCensus{};
+}
+
+// The census of one part of the target (or of all of it), taken with each walk: the
+// walks differ in what the kernel reports and must agree cell by cell.
+PageCensus census_of(pid_t pid, std::span<const Range> ranges) {
   auto process = Process::attach(pid);
   EXPECT_TRUE(process) << process.error().message();
   if (!process) return {};
-  const std::pair<std::uint64_t, std::uint64_t> range{part.start, part.end};
   CensusOptions options;
-  options.ranges = std::span(&range, 1);
-  auto census = take_census(*process, options);
-  EXPECT_TRUE(census) << census.error().message();
-  return census ? *census : PageCensus{};
+  options.ranges = ranges;
+  const PageCensus sparse = census_with(*process, options, CensusWalk::sparse);
+  const PageCensus dense = census_with(*process, options, CensusWalk::dense);
+  const PageCensus adaptive = census_with(*process, options, CensusWalk::adaptive);
+  EXPECT_EQ(sparse.dense_calls, 0u);
+  EXPECT_EQ(dense.dense_calls, dense.kernel_calls);
+  EXPECT_EQ(describe(dense), describe(sparse)) << "the dense walk differs from the sparse one";
+  EXPECT_EQ(describe(adaptive), describe(sparse)) << "the adaptive walk differs";
+  return sparse;
+}
+PageCensus census_of(pid_t pid, const CensusTarget::Part& part) {
+  const Range range = range_of(part);
+  return census_of(pid, std::span(&range, 1));
 }
 
 // Every cell of `c` is 0 but (kind, state), which holds `bytes`.
@@ -143,15 +167,12 @@ TEST_F(PageCensusTest, TheWholeProcessAddsUpToItsMappings) {
     return sum;
   };
   const std::uint64_t before = mapped();
-  auto process = Process::attach(t.pid());
-  ASSERT_TRUE(process);
-  auto census = take_census(*process);
-  ASSERT_TRUE(census) << census.error().message();
+  const PageCensus census = census_of(t.pid(), std::span<const Range>{});
   ASSERT_EQ(mapped(), before);
   std::uint64_t counted = 0;
-  for (PageState state : kAllPageStates) counted += census->total(state);
-  EXPECT_EQ(counted, before) << describe(*census);
-  EXPECT_GE(census->at(MappingKind::anon, PageState::untouched), kCensusUntouchedPages * kPage);
+  for (PageState state : kAllPageStates) counted += census.total(state);
+  EXPECT_EQ(counted, before) << describe(census);
+  EXPECT_GE(census.at(MappingKind::anon, PageState::untouched), kCensusUntouchedPages * kPage);
 }
 
 // The exporter's end-to-end test compares the process with its blank twin: the twin must
@@ -211,6 +232,7 @@ TEST_F(PageCensusTest, ASparseReservationIsScannedInBoundedCalls) {
   auto census = take_census(*process, options);
   ASSERT_TRUE(census) << census.error().message();
   EXPECT_EQ(census->at(MappingKind::anon, PageState::untouched), 64ull << 30) << describe(*census);
+  EXPECT_EQ(census->dense_calls, 0u) << "the adaptive walk reported empty entries";
   EXPECT_GE(census->kernel_calls, (64ull << 30) / options.max_grown_range_bytes);
   EXPECT_LE(census->kernel_calls, (64ull << 30) / options.max_range_bytes);
   // With the steps held at max_range_bytes: exactly one call per step.
@@ -221,36 +243,62 @@ TEST_F(PageCensusTest, ASparseReservationIsScannedInBoundedCalls) {
 }
 
 // A call cut short by max_pages (or a full buffer) goes on where it stopped: every page
-// counted once.
+// counted once, whichever entries the calls report.
 TEST_F(PageCensusTest, CallsCutByThePageBudgetOrTheBufferResume) {
   CensusTarget t("parts", dir_ / "data");
   ASSERT_EQ(t.error(), "");
   auto process = Process::attach(t.pid());
   ASSERT_TRUE(process);
-  const auto part = t.parts().at("written");
-  const std::pair<std::uint64_t, std::uint64_t> range{part.start, part.end};
   CensusOptions options;
-  options.ranges = std::span(&range, 1);
   options.max_pages = 16;
-  auto census = take_census(*process, options);
-  ASSERT_TRUE(census) << census.error().message();
-  expect_only(*census, MappingKind::anon, PageState::present, kCensusWrittenPages * kPage);
-  EXPECT_EQ(census->kernel_calls, kCensusWrittenPages / 16);
+  // The sparse walk reports the written pages, 16 a call.
+  const Range range = range_of(t.parts().at("written"));
+  options.ranges = std::span(&range, 1);
+  PageCensus census = census_with(*process, options, CensusWalk::sparse);
+  expect_only(census, MappingKind::anon, PageState::present, kCensusWrittenPages * kPage);
+  EXPECT_EQ(census.kernel_calls, kCensusWrittenPages / 16);
+  // The dense walk reports the untouched pages of a reservation, 16 a call.
+  const Range empty = range_of(t.parts().at("untouched"));
+  options.ranges = std::span(&empty, 1);
+  census = census_with(*process, options, CensusWalk::dense);
+  expect_only(census, MappingKind::anon, PageState::untouched, kCensusUntouchedPages * kPage);
+  EXPECT_EQ(census.kernel_calls, kCensusUntouchedPages / 16);
   // A buffer of one region over two parts whose pages differ (written, read): every call
-  // is cut by the buffer and resumed.
+  // that reports both is cut by the buffer and resumed.
   options.max_pages = 0;
   options.chunk_regions = 1;
-  const auto zero = t.parts().at("zero");
-  std::vector<std::pair<std::uint64_t, std::uint64_t>> two = {{part.start, part.end},
-                                                              {zero.start, zero.end}};
+  std::vector<Range> two = {range, range_of(t.parts().at("zero"))};
   std::sort(two.begin(), two.end());
   options.ranges = two;
-  census = take_census(*process, options);
-  ASSERT_TRUE(census) << census.error().message();
-  EXPECT_EQ(census->total(PageState::present) + census->total(PageState::zero),
-            (kCensusWrittenPages + kCensusZeroPages) * kPage)
-      << describe(*census);
-  EXPECT_GE(census->kernel_calls, 2u);
+  for (CensusWalk walk : {CensusWalk::sparse, CensusWalk::dense}) {
+    census = census_with(*process, options, walk);
+    EXPECT_EQ(census.total(PageState::present) + census.total(PageState::zero),
+              (kCensusWrittenPages + kCensusZeroPages) * kPage)
+        << describe(census);
+    EXPECT_GE(census.kernel_calls, 2u);
+  }
+}
+
+// The adaptive walk asks each call for the fewer entries, judged by the call before: over
+// written pages it turns dense after its first call, over a reservation it stays sparse.
+TEST_F(PageCensusTest, TheAdaptiveWalkAsksForTheFewerEntries) {
+  CensusTarget t("parts", dir_ / "data");
+  ASSERT_EQ(t.error(), "");
+  auto process = Process::attach(t.pid());
+  ASSERT_TRUE(process);
+  CensusOptions options;
+  options.max_pages = 16;  // the first (sparse) call stops after 16 written pages
+  const Range range = range_of(t.parts().at("written"));
+  options.ranges = std::span(&range, 1);
+  PageCensus census = census_with(*process, options, CensusWalk::adaptive);
+  expect_only(census, MappingKind::anon, PageState::present, kCensusWrittenPages * kPage);
+  EXPECT_EQ(census.kernel_calls, 2u) << "a sparse call of 16 pages, then one dense call";
+  EXPECT_EQ(census.dense_calls, 1u);
+  const Range empty = range_of(t.parts().at("untouched"));
+  options.ranges = std::span(&empty, 1);
+  census = census_with(*process, options, CensusWalk::adaptive);
+  expect_only(census, MappingKind::anon, PageState::untouched, kCensusUntouchedPages * kPage);
+  EXPECT_EQ(census.dense_calls, 0u);
 }
 
 TEST_F(PageCensusTest, AnExitedProcessIsNoSuchProcess) {

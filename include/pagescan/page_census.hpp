@@ -2,11 +2,13 @@
 // page state (present, swapped, zero, huge, file, untouched, guard), from one streaming
 // PAGEMAP_SCAN pass over its address space, issued in bounded chunks so that no single
 // kernel call holds the target's mmap lock for long. For fleet metrics (`pagescan
-// exporter`); it never reads smaps. The pass asks only for present and swapped pages
-// (untouched is what they leave of each mapping), and asks the kernel whether a page is a
-// page-cache page only in private file mappings, where it cannot be known from the
-// mapping: elsewhere the walk reads page-table entries only, never a struct page, which
-// is what makes it cheaper than smaps (docs/benchmarks.md, "Page census").
+// exporter`); it never reads smaps. Each call asks the kernel for the fewer entries: the
+// present and swapped ones where memory is sparse (what they leave is untouched), every
+// page but the plain present ones where it is dense (what they leave is present); see
+// CensusWalk. It asks whether a page is a page-cache page only in private file mappings,
+// where it cannot be known from the mapping: elsewhere the walk reads page-table entries
+// only, never a struct page, which is what makes it cheaper than smaps
+// (docs/benchmarks.md, "Page census").
 //
 // Every page of every mapping is counted once, in the first state of this order that
 // applies, so a mapping kind's states add up to its mapped bytes:
@@ -62,6 +64,8 @@ struct PageCensus {
   // Emulated backend only: categories whose answer may differ from the kernel's.
   Categories approximate;
   std::uint64_t kernel_calls = 0;  // PAGEMAP_SCAN calls issued
+  // Calls that reported every page but the plain present ones (CensusWalk::dense).
+  std::uint64_t dense_calls = 0;
   // The longest single kernel call, in nanoseconds: from a call's start (a request's, or
   // the end of the previous chunk's processing) to its chunk of regions arriving.
   std::uint64_t longest_call_ns = 0;
@@ -81,21 +85,39 @@ struct PageCensus {
   void add(const PageCensus& other);
 };
 
+// What each kernel call asks for. The census is the same either way; the cost is not. The
+// kernel spends most of a call on the entries it reports (about 10 ns each on the bench
+// machine, docs/benchmarks.md) and little on those it passes over (about 2 ns).
+enum class CensusWalk {
+  // Each call asks for the fewer entries, judged by the call before it: sparse after a
+  // call whose memory was mostly empty, dense after one whose memory was mostly present.
+  adaptive,
+  // Present and swapped entries are reported; what is left is untouched. Cheap where most
+  // of the address space is empty: reservations, sanitizer shadow.
+  sparse,
+  // Every page but plain present ones (present, not the zero page, not huge, and not page
+  // cache in a private file mapping) is reported, including empty entries; what is left is
+  // present. Cheap where most pages are written: heaps, arenas, caches.
+  dense,
+};
+
 // How much one kernel call may walk. A call's cost is the page-table entries it visits:
-// present ones (bounded by max_pages), and empty ones in page tables that exist (bounded
-// by the address space the call covers). Holes without page tables are skipped per PMD
-// or PUD, nearly free. So a call covers max_range_bytes, and twice the last call's range
-// (up to max_grown_range_bytes) after a call that took under 25 µs of CPU and stopped at
-// its end: an ASan shadow reservation of 20 TiB then costs about 20 000 calls instead of
-// 330 000, while any call stays within 1 GiB of empty page tables (about 0.5 ms) and
-// max_pages present pages (about 0.3 ms at the default).
+// those it reports (bounded by max_pages), and those it passes over (bounded by the
+// address space the call covers). Holes without page tables are skipped per PMD or PUD,
+// nearly free, when the call does not report them. So a call covers max_range_bytes,
+// and twice the last call's range (up to max_grown_range_bytes) after a call that took
+// under 25 µs of CPU and stopped at its end: an ASan shadow reservation of 20 TiB then
+// costs about 20 000 calls instead of 330 000, while any call stays within 1 GiB of
+// empty entries passed over (about 0.5 ms) and max_pages reported ones (about 0.3 ms at the
+// default).
 struct CensusOptions {
   std::uint64_t max_range_bytes = 64ull << 20;
   std::uint64_t max_grown_range_bytes = 1ull << 30;
-  std::uint64_t max_pages = 16384;  // present or swapped pages per call (0: no limit)
+  std::uint64_t max_pages = 16384;  // reported pages per call (0: no limit)
   // Regions per kernel call (0: the library's default, 512).
   std::size_t chunk_regions = 0;
   BackendChoice backend = BackendChoice::automatic;
+  CensusWalk walk = CensusWalk::adaptive;
   // When not empty, only these address ranges are counted ([start, end) pairs, sorted
   // and disjoint): a census of part of a process.
   std::span<const std::pair<std::uint64_t, std::uint64_t>> ranges;

@@ -1,7 +1,9 @@
 // The page census (pagescan/page_census.hpp): the VMAs from /proc/PID/maps, then
-// scan_each over their spans in requests of at most max_range_bytes for the present and
-// swapped pages, each region's bytes split at the VMAs it covers (the kernel merges equal
-// pages across adjacent VMAs); what no region covers is untouched.
+// PAGEMAP_SCAN calls over their spans in steps of at most max_grown_range_bytes, each
+// asking for the occupied entries (sparse) or for every page but the plain present ones
+// (dense), whichever the call before found fewer; the tally (census_tally.hpp) splits
+// each region's bytes at the VMAs it covers, and counts what a call did not report as
+// untouched or present accordingly.
 #include "pagescan/page_census.hpp"
 
 #include <time.h>
@@ -12,6 +14,7 @@
 #include <vector>
 
 #include "backend.hpp"
+#include "census/census_tally.hpp"
 #include "feature_probes.hpp"
 #include "kernel/pagemap_scan.hpp"
 #include "proc/backing.hpp"
@@ -66,6 +69,7 @@ void PageCensus::add(const PageCensus& other) {
     for (std::size_t s = 0; s < kPageStateCount; ++s) bytes[k][s] += other.bytes[k][s];
   }
   kernel_calls += other.kernel_calls;
+  dense_calls += other.dense_calls;
   longest_call_ns = std::max(longest_call_ns, other.longest_call_ns);
   longest_call_cpu_ns = std::max(longest_call_cpu_ns, other.longest_call_cpu_ns);
 }
@@ -75,103 +79,12 @@ namespace {
 constexpr Categories kWanted = Category::file | Category::present | Category::swapped |
                                Category::pfnzero | Category::huge | Category::guard;
 
-// The first state of the header's order that the categories say. `all_file`: every page of
-// the mapping is a page-cache page (a shared mapping), so FILE was not asked for.
-PageState state_of(Categories c, bool all_file) {
-  if (c.contains(Category::guard)) return PageState::guard;
-  if (c.contains(Category::swapped)) return PageState::swapped;
-  if (!c.contains(Category::present)) return PageState::untouched;
-  if (c.contains(Category::pfnzero)) return PageState::zero;
-  if (c.contains(Category::huge)) return PageState::huge;
-  if (all_file || c.contains(Category::file)) return PageState::file;
-  return PageState::present;
-}
-
-std::optional<MappingKind> kind_of(Backing backing) {
-  switch (backing) {
-    case Backing::heap:
-      return MappingKind::heap;
-    case Backing::stack:
-      return MappingKind::stack;
-    case Backing::anonymous:
-      return MappingKind::anon;
-    case Backing::file:
-      return MappingKind::file;
-    case Backing::shared_memory:
-      return MappingKind::shmem;
-    case Backing::special:
-      return std::nullopt;
-  }
-  return std::nullopt;
-}
-
 std::uint64_t thread_cpu_ns() {
   timespec ts{};
   ::clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
   return static_cast<std::uint64_t>(ts.tv_sec) * 1'000'000'000u +
          static_cast<std::uint64_t>(ts.tv_nsec);
 }
-
-struct KindSpan {
-  std::uint64_t start, end;
-  MappingKind kind;
-  // FILE must be asked: a private mapping of a file, whose pages are page cache or,
-  // once written, anonymous copies. Elsewhere it is known from the mapping (private
-  // anonymous: never; shared: always), and not asking for it spares the kernel a look
-  // at every present page's struct page: the scan then reads page-table entries only.
-  bool file_matters;
-  bool all_file;  // a shared mapping: every page is page cache (file or shmem)
-};
-
-// The counted VMAs as (start, end, kind), sorted and disjoint, clipped to `ranges` when
-// given.
-std::vector<KindSpan> counted_spans(const std::vector<proc::Vma>& vmas,
-                                    const proc::TmpfsDevices& tmpfs, const CensusOptions& options) {
-  std::vector<KindSpan> out;
-  for (const proc::Vma& v : vmas) {
-    if (v.pfnmap()) continue;  // never walked (maps lacks VmFlags: [vvar] is special anyway)
-    auto kind = kind_of(proc::classify(v, tmpfs));
-    if (!kind) continue;
-    const bool file_matters = !v.shared() && v.inode != 0, all_file = v.shared();
-    if (options.ranges.empty()) {
-      out.push_back({v.start, v.end, *kind, file_matters, all_file});
-      continue;
-    }
-    for (const auto& [start, end] : options.ranges) {
-      const std::uint64_t s = std::max(start, v.start), e = std::min(end, v.end);
-      if (s < e) out.push_back({s, e, *kind, file_matters, all_file});
-    }
-  }
-  return out;
-}
-
-// Adds regions to the census, split at the spans (both ascending).
-class Tally {
- public:
-  Tally(const std::vector<KindSpan>& spans, PageCensus& census) : spans_(spans), census_(census) {}
-  // Every page starts untouched; a reported (present or swapped) page moves to its state.
-  // Reported regions are disjoint and clipped to the spans, so no page moves twice.
-  void start() {
-    for (const KindSpan& span : spans_) {
-      census_.at(span.kind, PageState::untouched) += span.end - span.start;
-    }
-  }
-  void add(const PageRegion& r) {
-    while (next_ < spans_.size() && spans_[next_].end <= r.start) ++next_;
-    for (std::size_t i = next_; i < spans_.size() && spans_[i].start < r.end; ++i) {
-      const std::uint64_t s = std::max(r.start, spans_[i].start);
-      const std::uint64_t e = std::min(r.end, spans_[i].end);
-      if (s >= e) continue;
-      census_.at(spans_[i].kind, state_of(r.categories, spans_[i].all_file)) += e - s;
-      census_.at(spans_[i].kind, PageState::untouched) -= e - s;
-    }
-  }
-
- private:
-  const std::vector<KindSpan>& spans_;
-  PageCensus& census_;
-  std::size_t next_ = 0;
-};
 
 }  // namespace
 
@@ -186,8 +99,8 @@ Result<PageCensus> take_census(const Process& process, const CensusOptions& opti
   const bool maybe_tmpfs = std::any_of(vmas->begin(), vmas->end(), [](const proc::Vma& v) {
     return v.inode != 0 && v.dev_major == 0;
   });
-  const std::vector<KindSpan> spans =
-      counted_spans(*vmas, maybe_tmpfs ? proc::tmpfs_devices(*dir) : proc::TmpfsDevices{}, options);
+  const std::vector<census::KindSpan> spans = census::counted_spans(
+      *vmas, maybe_tmpfs ? proc::tmpfs_devices(*dir) : proc::TmpfsDevices{}, options.ranges);
 
   // Only the categories this kernel's PAGEMAP_SCAN accepts, so the kernel answers (a
   // kernel before 6.16 cannot tell guard markers, which then count as swapped) rather
@@ -198,18 +111,24 @@ Result<PageCensus> take_census(const Process& process, const CensusOptions& opti
   const std::uint64_t base_step = std::max<std::uint64_t>(options.max_range_bytes, 1u << 21);
   const std::uint64_t top_step = std::max(options.max_grown_range_bytes, base_step);
   constexpr std::uint64_t kCheapCallNs = 25'000;
-  // Only non-empty entries are reported: the kernel skips an empty PTE without building
-  // an output region for it (about 6x less CPU on a sparse reservation than reporting
-  // the holes too), and the untouched bytes are what is left of each span.
-  const auto request = [wanted](std::uint64_t start, std::uint64_t end, bool file_matters) {
-    return ScanRequest::over(start, end)
-        .any_of(Category::present | Category::swapped)
-        .returning(file_matters ? wanted : wanted & ~Categories(Category::file));
+  // The kernel's cost is in the entries it reports (each goes through its output code:
+  // about 10 ns on the bench machine), not in those it passes over (about 2 ns), so a
+  // call asks for the fewer: the occupied entries (present or swapped) where memory is
+  // sparse, every page but the plain present ones where it is dense. Either way the
+  // census is the same; what a call leaves unreported is untouched, or plain present.
+  const auto request = [wanted](std::uint64_t start, std::uint64_t end, bool file_matters,
+                                bool dense) {
+    const Categories returned = file_matters ? wanted : wanted & ~Categories(Category::file);
+    ScanRequest r = ScanRequest::over(start, end).returning(returned);
+    if (!dense) return r.any_of(Category::present | Category::swapped);
+    // Not present (empty, swapped, guard), or present but not plain: the zero page, a
+    // huge page, a page-cache page where that is not known from the mapping.
+    return r.any_of(returned & (Category::pfnzero | Category::huge | Category::file),
+                    Category::present);
   };
 
   PageCensus census;
-  Tally tally(spans, census);
-  tally.start();
+  census::Tally tally(spans, census);
   auto fd = process.pagemap_fd();
   if (!fd) return fd.error().with_context(context);
   // The calls are issued here rather than through scan_each(), which checks that the
@@ -218,18 +137,22 @@ Result<PageCensus> take_census(const Process& process, const CensusOptions& opti
   // needs no merged regions, only each page once: a call whose buffer filled is resumed
   // at the end of its last region, and the target is checked once, at the end.
   std::vector<PageRegion> buffer(options.chunk_regions ? options.chunk_regions : 512);
-  std::optional<detail::ScanBackend> backends[2];  // without, with FILE asked
-  // One kernel call over [from, stop): the pages after which to go on (its end, or the end
-  // of its last region when the buffer or max_pages cut it short) and its CPU time.
+  // Without, with FILE asked; each for the sparse and the dense request.
+  std::optional<detail::ScanBackend> backends[2][2];
+  // One kernel call over [from, stop): the page after which to go on (its end, or the end
+  // of its last region when the buffer or max_pages cut it short), its CPU time, and
+  // whether it reported more than half the pages it covered.
   struct Call {
     std::uint64_t resume;
     bool cut;
     std::uint64_t cpu_ns;
+    bool mostly_reported;
   };
-  const auto call = [&](std::uint64_t from, std::uint64_t stop, bool file_matters) -> Result<Call> {
-    RawScanArgs args = to_raw_args(request(from, stop, file_matters));
+  const auto call = [&](std::uint64_t from, std::uint64_t stop, bool file_matters,
+                        bool dense) -> Result<Call> {
+    RawScanArgs args = to_raw_args(request(from, stop, file_matters, dense));
     args.max_pages = options.max_pages;
-    auto& backend = backends[file_matters ? 1 : 0];
+    auto& backend = backends[file_matters ? 1 : 0][dense ? 1 : 0];
     if (!backend) {
       auto chosen = detail::ScanBackend::choose(process, args, options.backend, f);
       if (!chosen) return chosen.error();
@@ -253,6 +176,7 @@ Result<PageCensus> take_census(const Process& process, const CensusOptions& opti
                                                 std::chrono::steady_clock::now() - began)
                                                 .count()));
     ++census.kernel_calls;
+    census.dense_calls += dense ? 1 : 0;
     if (n < 0) {
       // A target that exited says so, whatever errno its torn-down mm gave.
       if (auto alive = process.check_alive(); !alive) return alive.error();
@@ -260,15 +184,18 @@ Result<PageCensus> take_census(const Process& process, const CensusOptions& opti
     }
     const auto count = static_cast<std::size_t>(n);
     std::uint64_t pages = 0;
-    for (std::size_t i = 0; i < count; ++i) {
-      tally.add(buffer[i]);
-      pages += buffer[i].pages(f.page_size);
-    }
+    for (std::size_t i = 0; i < count; ++i) pages += buffer[i].pages(f.page_size);
     // Complete unless the buffer filled or the page budget ran out (walk_end may be
     // stale: docs/scanner.md); then go on after the last page reported.
     const bool cut = count == buffer.size() || (options.max_pages && pages >= options.max_pages);
-    return Call{cut && count ? buffer[count - 1].end : stop, cut, cpu_ns};
+    const std::uint64_t resume = cut && count ? buffer[count - 1].end : stop;
+    const census::Left left = dense ? census::Left::plain_present : census::Left::untouched;
+    tally.cover(from, resume, left);
+    for (std::size_t i = 0; i < count; ++i) tally.add(buffer[i], left);
+    const std::uint64_t covered = (resume - from) / f.page_size;
+    return Call{resume, cut, cpu_ns, 2 * pages > covered};
   };
+  bool dense = options.walk == CensusWalk::dense;
   // Adjacent spans that ask the same are scanned as one address range, in steps.
   for (std::size_t i = 0; i < spans.size();) {
     const std::uint64_t start = spans[i].start;
@@ -281,10 +208,12 @@ Result<PageCensus> take_census(const Process& process, const CensusOptions& opti
     std::uint64_t step = base_step;
     for (std::uint64_t from = start; from < end;) {
       const std::uint64_t stop = end - from > step ? from + step : end;
-      auto done = call(from, stop, file_matters);
+      auto done = call(from, stop, file_matters, dense);
       if (!done) return done.error().with_context(context);
       from = std::max(done->resume, from + f.page_size);
       step = !done->cut && done->cpu_ns < kCheapCallNs ? std::min(2 * step, top_step) : base_step;
+      // The next call asks for the fewer entries if this one's memory goes on.
+      if (options.walk == CensusWalk::adaptive && done->mostly_reported) dense = !dense;
     }
   }
   if (auto alive = process.check_alive(); !alive) return alive.error().with_context(context);

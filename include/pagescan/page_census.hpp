@@ -69,8 +69,9 @@ struct PageCensus {
   // The longest single kernel call, in nanoseconds: from a call's start (a request's, or
   // the end of the previous chunk's processing) to its chunk of regions arriving.
   std::uint64_t longest_call_ns = 0;
-  // The same call's cost in this thread's CPU time: the call without the time the machine
-  // gave other work meanwhile (the target's lock is held for the wall time all the same).
+  // With CensusOptions::call_cpu_times, the longest call's cost in this thread's CPU time:
+  // the call without the time the machine gave other work meanwhile (the target's lock is
+  // held for the wall time all the same). 0 otherwise.
   std::uint64_t longest_call_cpu_ns = 0;
 
   std::uint64_t at(MappingKind kind, PageState state) const {
@@ -104,11 +105,13 @@ enum class CensusWalk {
 // How much one kernel call may walk. A call's cost is the page-table entries it visits:
 // those it reports (bounded by max_pages), and those it passes over (bounded by the
 // address space the call covers). Holes without page tables are skipped per PMD or PUD,
-// nearly free, when the call does not report them. So a call covers max_range_bytes,
-// and twice the last call's range (up to max_grown_range_bytes) after a call that took
-// under 25 µs of CPU and stopped at its end: an ASan shadow reservation of 20 TiB then
-// costs about 20 000 calls instead of 330 000, while any call stays within 1 GiB of
-// empty entries passed over (about 0.5 ms) and max_pages reported ones (about 0.3 ms at the
+// nearly free, when the call does not report them. So the first call over a run of
+// adjacent mappings covers 2 MiB (it tells the memory's density for a few microseconds),
+// and each call after it twice the last call's range (up to max_grown_range_bytes) when
+// that call took under 25 µs and stopped at its end, else max_range_bytes (wall time: a
+// preempted call only keeps the steps short). An ASan shadow reservation of 20 TiB then
+// costs about 20 000 calls instead of 330 000, while any call stays within 1 GiB of empty
+// entries passed over (about 0.5 ms) and max_pages reported ones (about 0.3 ms at the
 // default).
 struct CensusOptions {
   std::uint64_t max_range_bytes = 64ull << 20;
@@ -118,6 +121,9 @@ struct CensusOptions {
   std::size_t chunk_regions = 0;
   BackendChoice backend = BackendChoice::automatic;
   CensusWalk walk = CensusWalk::adaptive;
+  // Also time each call in CPU time (longest_call_cpu_ns): two more system calls a call
+  // (a thread's CPU clock is not in the vDSO), for benchmarks.
+  bool call_cpu_times = false;
   // When not empty, only these address ranges are counted ([start, end) pairs, sorted
   // and disjoint): a census of part of a process.
   std::span<const std::pair<std::uint64_t, std::uint64_t>> ranges;

@@ -140,12 +140,12 @@ Result<PageCensus> take_census(const Process& process, const CensusOptions& opti
   // Without, with FILE asked; each for the sparse and the dense request.
   std::optional<detail::ScanBackend> backends[2][2];
   // One kernel call over [from, stop): the page after which to go on (its end, or the end
-  // of its last region when the buffer or max_pages cut it short), its CPU time, and
+  // of its last region when the buffer or max_pages cut it short), its wall time, and
   // whether it reported more than half the pages it covered.
   struct Call {
     std::uint64_t resume;
     bool cut;
-    std::uint64_t cpu_ns;
+    std::uint64_t wall_ns;
     bool mostly_reported;
   };
   const auto call = [&](std::uint64_t from, std::uint64_t stop, bool file_matters,
@@ -166,15 +166,17 @@ Result<PageCensus> take_census(const Process& process, const CensusOptions& opti
     args.vec = reinterpret_cast<std::uint64_t>(buffer.data());
     args.vec_len = buffer.size();
     const auto began = std::chrono::steady_clock::now();
-    const std::uint64_t began_cpu = thread_cpu_ns();
+    const std::uint64_t began_cpu = options.call_cpu_times ? thread_cpu_ns() : 0;
     const long n = backend->call(process, *fd, args);
-    const std::uint64_t cpu_ns = thread_cpu_ns() - began_cpu;
-    census.longest_call_cpu_ns = std::max(census.longest_call_cpu_ns, cpu_ns);
-    census.longest_call_ns =
-        std::max(census.longest_call_ns,
-                 static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
-                                                std::chrono::steady_clock::now() - began)
-                                                .count()));
+    if (options.call_cpu_times) {
+      census.longest_call_cpu_ns =
+          std::max(census.longest_call_cpu_ns, thread_cpu_ns() - began_cpu);
+    }
+    const auto wall_ns =
+        static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                       std::chrono::steady_clock::now() - began)
+                                       .count());
+    census.longest_call_ns = std::max(census.longest_call_ns, wall_ns);
     ++census.kernel_calls;
     census.dense_calls += dense ? 1 : 0;
     if (n < 0) {
@@ -193,7 +195,7 @@ Result<PageCensus> take_census(const Process& process, const CensusOptions& opti
     tally.cover(from, resume, left);
     for (std::size_t i = 0; i < count; ++i) tally.add(buffer[i], left);
     const std::uint64_t covered = (resume - from) / f.page_size;
-    return Call{resume, cut, cpu_ns, 2 * pages > covered};
+    return Call{resume, cut, wall_ns, 2 * pages > covered};
   };
   bool dense = options.walk == CensusWalk::dense;
   // Adjacent spans that ask the same are scanned as one address range, in steps.
@@ -205,13 +207,16 @@ Result<PageCensus> take_census(const Process& process, const CensusOptions& opti
          ++i) {
       end = spans[i].end;
     }
-    std::uint64_t step = base_step;
+    // The first call of a run covers one PMD: it tells the memory's density (which walk is
+    // cheaper) for a few microseconds, where a first step of max_range_bytes could report
+    // max_pages pages (about 0.2 ms) before the walk turns dense.
+    std::uint64_t step = std::min<std::uint64_t>(base_step, 2u << 20);
     for (std::uint64_t from = start; from < end;) {
       const std::uint64_t stop = end - from > step ? from + step : end;
       auto done = call(from, stop, file_matters, dense);
       if (!done) return done.error().with_context(context);
       from = std::max(done->resume, from + f.page_size);
-      step = !done->cut && done->cpu_ns < kCheapCallNs ? std::min(2 * step, top_step) : base_step;
+      step = !done->cut && done->wall_ns < kCheapCallNs ? std::min(2 * step, top_step) : base_step;
       // The next call asks for the fewer entries if this one's memory goes on.
       if (options.walk == CensusWalk::adaptive && done->mostly_reported) dense = !dense;
     }

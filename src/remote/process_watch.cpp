@@ -24,7 +24,6 @@
 #include <cerrno>
 #include <cinttypes>
 #include <cstdio>
-#include <fstream>
 #include <utility>
 
 #include "feature_probes.hpp"
@@ -33,6 +32,7 @@
 #include "pagescan/process.hpp"
 #include "pagescan/scan.hpp"
 #include "proc/maps.hpp"
+#include "proc/proc_files.hpp"
 #include "remote/inject_userfaultfd.hpp"
 #include "remote/page_ranges.hpp"
 #include "remote/soft_dirty_remote.hpp"
@@ -126,12 +126,8 @@ struct ProcessWriteWatch::State {
 
   // After a failure that may mean the target is gone: decides exited / exec, or nothing.
   void learn_end() {
-    const std::string stat = "/proc/" + std::to_string(pid) + "/stat";
-    std::ifstream in(stat);
-    std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    std::size_t close = text.rfind(')');
-    char state = close != std::string::npos && close + 2 < text.size() ? text[close + 2] : 'X';
-    if (text.empty() || state == 'Z' || state == 'X') {
+    auto stat = proc::read_stat(pid, pid);
+    if (!stat || stat->state == 'Z' || stat->state == 'X') {
       end = WatchEnd::exited;
     } else {
       // Alive, yet its pagemap or the uffd's mm refuse: it runs a new program.

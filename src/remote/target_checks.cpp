@@ -3,50 +3,35 @@
 
 #include <dirent.h>
 
+#include <cstdlib>
 #include <fstream>
 #include <optional>
 #include <sstream>
 #include <string>
 
+#include "proc/proc_files.hpp"
+
 namespace pagescan::remote {
 
-namespace {
-
-// PF_KTHREAD in /proc/PID/stat's flags (include/linux/sched.h).
-constexpr unsigned long kPfKthread = 0x00200000;
-
-// State and flags from /proc/PID/stat (the fields after the parenthesised comm).
-struct StatFields {
-  char state = '?';
-  unsigned long flags = 0;
-};
-std::optional<StatFields> read_stat(const std::string& path) {
-  std::ifstream in(path);
-  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  std::size_t close = text.rfind(')');
-  if (close == std::string::npos) return std::nullopt;
-  std::istringstream rest(text.substr(close + 1));
-  StatFields f;
-  std::string skip;
-  rest >> f.state;
-  for (int i = 0; i < 5; ++i) rest >> skip;  // ppid pgrp session tty_nr tpgid
-  rest >> f.flags;
-  return rest ? std::optional(f) : std::nullopt;
-}
-
-}  // namespace
-
+// /proc files are read with read_text_file, never a std::ifstream: a process reaped
+// between the open and the read makes read() fail with ESRCH, which libstdc++'s filebuf
+// turns into an exception.
 std::string named(pid_t pid) {
   std::string name = "pid " + std::to_string(pid);
-  std::ifstream comm("/proc/" + std::to_string(pid) + "/comm");
-  std::string text;
-  if (std::getline(comm, text) && !text.empty()) name += " (" + text + ")";
+  auto comm =
+      proc::read_text_file("/proc/" + std::to_string(pid) + "/comm", proc::FileRole::process);
+  if (!comm) return name;
+  std::string text = comm->substr(0, comm->find('\n'));
+  if (!text.empty()) name += " (" + text + ")";
   return name;
 }
 
 // "TracerPid:" from /proc/PID/status, 0 when untraced.
 pid_t tracer_of(pid_t pid) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
+  auto status =
+      proc::read_text_file("/proc/" + std::to_string(pid) + "/status", proc::FileRole::process);
+  if (!status) return 0;
+  std::istringstream in(*status);
   for (std::string line; std::getline(in, line);) {
     if (line.rfind("TracerPid:", 0) == 0) return static_cast<pid_t>(std::stol(line.substr(10)));
   }
@@ -57,11 +42,11 @@ pid_t tracer_of(pid_t pid) {
 // first thread that is not a zombie.
 Result<pid_t> pick_thread(pid_t pid) {
   const std::string dir = "/proc/" + std::to_string(pid);
-  auto leader = read_stat(dir + "/stat");
+  auto leader = proc::read_stat(pid, pid);
   if (!leader) {
     return Error(ESRCH, ErrorKind::no_such_process, "no process with pid " + std::to_string(pid));
   }
-  if (leader->flags & kPfKthread) {
+  if (leader->flags & proc::PF_KTHREAD) {
     return Error(EOPNOTSUPP, ErrorKind::unsupported,
                  named(pid) + " is a kernel thread: it has no user memory to track");
   }
@@ -69,9 +54,9 @@ Result<pid_t> pick_thread(pid_t pid) {
   if (DIR* tasks = ::opendir((dir + "/task").c_str())) {
     while (dirent* e = ::readdir(tasks)) {
       if (e->d_name[0] == '.') continue;
-      auto thread = read_stat(dir + "/task/" + e->d_name + "/stat");
+      const pid_t tid = static_cast<pid_t>(std::atol(e->d_name));
+      auto thread = proc::read_stat(pid, tid);
       if (thread && thread->state != 'Z' && thread->state != 'X') {
-        pid_t tid = static_cast<pid_t>(std::stol(e->d_name));
         ::closedir(tasks);
         return tid;
       }

@@ -13,9 +13,9 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
-#include <fstream>
 #include <sstream>
 
+#include "cli/proc_text.hpp"
 #include "cli/standard_output.hpp"
 
 namespace pagescan::cli {
@@ -125,8 +125,8 @@ Result<Round> WatchSet::collect_round(const Process* maps_of) {
 
 std::string end_reason(pid_t pid, WatchEnd end) {
   if (end != WatchEnd::exited) return std::string(to_string(end));
-  std::ifstream file("/proc/" + std::to_string(pid) + "/stat");
-  std::string stat((std::istreambuf_iterator<char>(file)), std::istreambuf_iterator<char>());
+  const std::string stat =
+      read_proc_text("/proc/" + std::to_string(pid) + "/stat").value_or(std::string());
   const std::size_t paren = stat.rfind(')');
   if (paren == std::string::npos) return "exited";
   // Fields after the command name: state is field 3, exit_code (as waitpid reports it,

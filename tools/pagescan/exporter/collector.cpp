@@ -36,20 +36,24 @@ Collection Collector::run_once() {
   const auto began = std::chrono::steady_clock::now();
   Collection c;
   std::vector<std::optional<ProcessInfo>> infos;
-  const std::vector<pid_t> pids = select_processes(options_.selection, infos);
+  const InfoWanted wanted = info_for(options_.group_by);
+  const std::vector<pid_t> pids = select_processes(options_.selection, wanted, infos);
   CensusOptions census_options;
   census_options.backend = options_.backend;
   std::uint64_t longest_ns = 0;
   for (std::size_t i = 0; i < pids.size(); ++i) {
     const auto skip = [&](SkipReason reason) { ++c.skipped[static_cast<std::size_t>(reason)]; };
-    if (!infos[i]) {
-      skip(SkipReason::exited);
-      continue;
-    }
     auto process = Process::attach(pids[i]);
     if (!process) {
       // A kernel thread has no memory to count: not a process this exporter looks at.
       if (process.error().kind() != ErrorKind::invalid_argument) skip(reason_of(process.error()));
+      continue;
+    }
+    // What the grouping needs, read once the pid is known to be a process (attached: a
+    // pid reused after this read is caught by the census's liveness check).
+    if (!infos[i]) infos[i] = read_process_info(pids[i], wanted);
+    if (!infos[i]) {
+      skip(SkipReason::exited);
       continue;
     }
     auto census = take_census(*process, census_options);

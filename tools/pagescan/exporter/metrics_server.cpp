@@ -4,6 +4,7 @@
 #include <arpa/inet.h>
 #include <httplib.h>
 #include <sys/socket.h>
+#include <cstdio>
 
 #include <cerrno>
 #include <charconv>
@@ -88,6 +89,21 @@ MetricsServer::MetricsServer(Collector& collector, std::string version)
     response.set_header("Server", server_name);
     response.set_content(kIndex, "text/html; charset=utf-8");
   });
+  // A handler that throws (a collection that could not allocate, a bug) answers 500 with
+  // the reason, and says it on stderr for the operator: the server goes on serving.
+  s.set_exception_handler(
+      [](const httplib::Request& request, httplib::Response& response, std::exception_ptr thrown) {
+        std::string why = "unknown exception";
+        try {
+          std::rethrow_exception(thrown);
+        } catch (const std::exception& e) {
+          why = e.what();
+        } catch (...) {
+        }
+        std::fprintf(stderr, "pagescan: %s failed: %s\n", request.path.c_str(), why.c_str());
+        response.status = 500;
+        response.set_content(request.path + " failed: " + why + "\n", "text/plain; charset=utf-8");
+      });
   // Unknown paths (and methods) keep the library's status (404, 405) with a line saying so.
   s.set_error_handler([](const httplib::Request& request, httplib::Response& response) {
     if (response.body.empty()) {

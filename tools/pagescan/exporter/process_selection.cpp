@@ -6,10 +6,11 @@
 
 #include <algorithm>
 #include <charconv>
-#include <fstream>
 #include <iterator>
 #include <set>
 #include <sstream>
+
+#include "cli/proc_text.hpp"
 
 namespace pagescan::cli {
 
@@ -48,14 +49,6 @@ Parsed<std::regex> parse_match(const std::string& text) {
 
 namespace {
 
-std::optional<std::string> read_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return std::nullopt;
-  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  if (in.bad()) return std::nullopt;
-  return text;
-}
-
 // "0::/system.slice/x.service" (v2) wins; else the first line's path (v1).
 std::string cgroup_path(const std::string& text) {
   std::istringstream in(text);
@@ -86,24 +79,36 @@ std::vector<pid_t> all_pids() {
 
 }  // namespace
 
-std::optional<ProcessInfo> read_process_info(pid_t pid) {
+std::optional<ProcessInfo> read_process_info(pid_t pid, InfoWanted wanted) {
   const std::string dir = "/proc/" + std::to_string(pid);
-  auto comm = read_file(dir + "/comm");
-  auto cmdline = read_file(dir + "/cmdline");
-  auto cgroup = read_file(dir + "/cgroup");
-  if (!comm || !cmdline || !cgroup) return std::nullopt;
   ProcessInfo info;
   info.pid = pid;
-  info.comm = *comm;
+  auto comm = read_proc_text(dir + "/comm");
+  if (!comm) return std::nullopt;
+  info.comm = std::move(*comm);
   if (!info.comm.empty() && info.comm.back() == '\n') info.comm.pop_back();
-  info.cmdline = *cmdline;
-  while (!info.cmdline.empty() && info.cmdline.back() == '\0') info.cmdline.pop_back();
-  std::replace(info.cmdline.begin(), info.cmdline.end(), '\0', ' ');
-  info.cgroup = cgroup_path(*cgroup);
+  if (wanted.cmdline) {
+    auto cmdline = read_proc_text(dir + "/cmdline");
+    if (!cmdline) return std::nullopt;
+    info.cmdline = std::move(*cmdline);
+    while (!info.cmdline.empty() && info.cmdline.back() == '\0') info.cmdline.pop_back();
+    std::replace(info.cmdline.begin(), info.cmdline.end(), '\0', ' ');
+  }
+  if (wanted.cgroup) {
+    auto cgroup = read_proc_text(dir + "/cgroup");
+    if (!cgroup) return std::nullopt;
+    info.cgroup = cgroup_path(*cgroup);
+  }
   return info;
 }
 
-std::vector<pid_t> select_processes(const Selection& selection,
+InfoWanted info_for(GroupBy by) {
+  InfoWanted wanted;
+  wanted.cgroup = by == GroupBy::cgroup;
+  return wanted;
+}
+
+std::vector<pid_t> select_processes(const Selection& selection, InfoWanted wanted,
                                     std::vector<std::optional<ProcessInfo>>& infos) {
   std::vector<pid_t> out;
   infos.clear();
@@ -114,18 +119,16 @@ std::vector<pid_t> select_processes(const Selection& selection,
     infos.push_back(std::move(info));
   };
   if (selection.all) {
-    for (pid_t pid : all_pids()) {
-      // One that exited since the listing is simply not there any more.
-      if (auto info = read_process_info(pid)) take(pid, std::move(info));
-    }
+    for (pid_t pid : all_pids()) take(pid, std::nullopt);
     return out;
   }
-  for (pid_t pid : selection.pids) take(pid, read_process_info(pid));
+  for (pid_t pid : selection.pids) take(pid, std::nullopt);
   if (selection.match) {
+    wanted.cmdline = true;
     for (pid_t pid : all_pids()) {
       // pagescan's own command line holds the pattern: never a match of itself.
       if (seen.count(pid) || pid == ::getpid()) continue;
-      auto info = read_process_info(pid);
+      auto info = read_process_info(pid, wanted);
       if (!info) continue;
       if (std::regex_search(info->comm, *selection.match) ||
           std::regex_search(info->cmdline, *selection.match)) {

@@ -24,9 +24,6 @@
 //                        a census without bounded calls would hold the lock for
 // A summary table follows. Nothing here runs in `make test`: it is only built.
 #include <fcntl.h>
-#include <signal.h>
-#include <spawn.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -42,8 +39,7 @@
 
 #include "pagescan/page_census.hpp"
 #include "pagescan/scan.hpp"
-
-extern char** environ;
+#include "piped_child.hpp"
 
 namespace pagescan::bench {
 namespace {
@@ -64,43 +60,27 @@ std::uint64_t thread_cpu_ns() {
 }
 
 struct Target {
-  pid_t pid = -1;
-  int input = -1;                    // its stdin: closing it ends it
+  PipedChild child;                  // its stdin closed when it goes: it ends
+  pid_t pid = -1;                    // -1 when it did not start
   std::uint64_t start = 0, end = 0;  // the shape's range
 };
 
 Target start_target(const Shape& shape) {
-  Target t;
-  int in[2], out[2];
-  if (::pipe2(in, O_CLOEXEC) != 0 || ::pipe2(out, O_CLOEXEC) != 0) return t;
-  posix_spawn_file_actions_t actions;
-  ::posix_spawn_file_actions_init(&actions);
-  ::posix_spawn_file_actions_adddup2(&actions, in[0], 0);
-  ::posix_spawn_file_actions_adddup2(&actions, out[1], 1);
-  char* argv[] = {const_cast<char*>(PAGESCAN_CENSUS_BENCH_TARGET), const_cast<char*>(shape.name),
-                  const_cast<char*>(shape.size), nullptr};
-  if (::posix_spawn(&t.pid, argv[0], &actions, nullptr, argv, environ) != 0) t.pid = -1;
-  ::posix_spawn_file_actions_destroy(&actions);
-  ::close(in[0]);
-  ::close(out[1]);
-  t.input = in[1];
-  char line[256] = {};
-  std::size_t got = 0;
-  while (got < sizeof line - 1) {
-    ssize_t n = ::read(out[0], line + got, 1);
-    if (n <= 0 || line[got] == '\n') break;
-    got += static_cast<std::size_t>(n);
+  Target t{PipedChild(PAGESCAN_CENSUS_BENCH_TARGET, {shape.name, shape.size})};
+  if (t.child.pid() <= 0) {
+    std::fprintf(stderr, "census_bench_target: %s\n", t.child.error().c_str());
+    return t;
   }
-  ::close(out[0]);
+  const std::string line = t.child.read_line();
   std::istringstream ready(line);
   std::string word, start, end;
   int pid = 0;
   ready >> word >> pid >> start >> end;
-  if (word != "ready" || pid != t.pid) {
-    std::fprintf(stderr, "census_bench_target did not start: '%s'\n", line);
-    t.pid = -1;
+  if (word != "ready" || pid != t.child.pid()) {
+    std::fprintf(stderr, "census_bench_target did not start: '%s'\n", line.c_str());
     return t;
   }
+  t.pid = pid;
   t.start = std::stoull(start, nullptr, 16);
   t.end = std::stoull(end, nullptr, 16);
   return t;
@@ -115,12 +95,9 @@ std::vector<Target>& targets() {
   return all;
 }
 
+// Ends the targets (their destructors close their stdin and reap them).
 void stop_targets() {
-  for (Target& t : targets()) {
-    if (t.pid <= 0) continue;
-    ::close(t.input);
-    ::waitpid(t.pid, nullptr, 0);
-  }
+  targets().clear();
 }
 
 // The exporter's collection of `chosen` targets; false on an error. `call_cpu_times`: time

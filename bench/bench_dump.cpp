@@ -26,6 +26,7 @@
 #include <string>
 
 #include "pagescan/core_dump.hpp"
+#include "piped_child.hpp"
 
 extern char** environ;
 
@@ -58,61 +59,31 @@ double value(const std::string& key) {
 // The target, started once for the run: commands on a pipe, answers line by line.
 class Target {
  public:
-  Target() {
-    int in[2], out[2];
-    if (::pipe2(in, O_CLOEXEC) != 0 || ::pipe2(out, O_CLOEXEC) != 0) die("pipe2 failed");
-    posix_spawn_file_actions_t actions;
-    ::posix_spawn_file_actions_init(&actions);
-    ::posix_spawn_file_actions_adddup2(&actions, in[0], STDIN_FILENO);
-    ::posix_spawn_file_actions_adddup2(&actions, out[1], STDOUT_FILENO);
-    const char* path = PAGESCAN_DUMP_BENCH_TARGET;
-    char* argv[] = {const_cast<char*>(path), nullptr};
-    const int err = ::posix_spawn(&pid_, path, &actions, nullptr, argv, environ);
-    ::posix_spawn_file_actions_destroy(&actions);
-    ::close(in[0]);
-    ::close(out[1]);
-    if (err != 0) die(std::string("posix_spawn ") + path + ": " + std::strerror(err));
-    to_ = in[1];
-    from_ = ::fdopen(out[0], "r");
+  Target() : child_(PAGESCAN_DUMP_BENCH_TARGET) {
+    if (child_.pid() <= 0) die(child_.error());
     unsigned long long bytes = 0;
     int pid = 0;
-    if (std::sscanf(read_line().c_str(), "ready %d %llu", &pid, &bytes) != 2 || pid != pid_) {
-      die("dump_bench_target did not start");
+    const std::string ready = child_.read_line();
+    if (std::sscanf(ready.c_str(), "ready %d %llu", &pid, &bytes) != 2 || pid != child_.pid()) {
+      die("dump_bench_target did not start: '" + ready + "'");
     }
     written_bytes_ = bytes;
   }
-  ~Target() {
-    ::close(to_);
-    int status = 0;
-    while (::waitpid(pid_, &status, 0) < 0 && errno == EINTR) {
-    }
-    std::fclose(from_);
-  }
-  pid_t pid() const { return pid_; }
+  pid_t pid() const { return child_.pid(); }
   std::uint64_t written_bytes() const { return written_bytes_; }
   // Rewrites `permille` of the 2 GiB's pages; returns how many.
   std::uint64_t change(int permille) {
     const std::string line = "change " + std::to_string(permille) + "\n";
-    if (::write(to_, line.data(), line.size()) != static_cast<ssize_t>(line.size())) {
-      die("writing to the target failed");
-    }
+    if (!child_.write_all(line.data(), line.size())) die("writing to the target failed");
     unsigned long long pages = 0;
-    if (std::sscanf(read_line().c_str(), "changed %llu", &pages) != 1) {
+    if (std::sscanf(child_.read_line().c_str(), "changed %llu", &pages) != 1) {
       die("the target stopped answering");
     }
     return pages;
   }
 
  private:
-  // One line of its output (a trailing "\n" in a scanf format would wait for more).
-  std::string read_line() {
-    char text[256] = {};
-    if (std::fgets(text, sizeof text, from_) == nullptr) return "";
-    return text;
-  }
-  pid_t pid_ = -1;
-  int to_ = -1;
-  std::FILE* from_ = nullptr;
+  PipedChild child_;
   std::uint64_t written_bytes_ = 0;
 };
 

@@ -35,10 +35,7 @@
 // median; top <= 1% of a core). Nothing here runs in `make test`: it is only built.
 #include <fcntl.h>
 #include <sched.h>
-#include <signal.h>
-#include <spawn.h>
 #include <sys/mman.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -64,8 +61,7 @@
 
 #include "pagescan/process_watch.hpp"
 #include "pagescan/watch.hpp"
-
-extern char** environ;
+#include "piped_child.hpp"
 
 namespace pagescan::bench {
 namespace {
@@ -173,77 +169,38 @@ struct Reply {
 // The target process, started once for the whole run.
 class Target {
  public:
-  Target() {
-    int in[2], out[2];
-    if (::pipe2(in, O_CLOEXEC) != 0 || ::pipe2(out, O_CLOEXEC) != 0) die("pipe2 failed");
-    posix_spawn_file_actions_t actions;
-    ::posix_spawn_file_actions_init(&actions);
-    ::posix_spawn_file_actions_adddup2(&actions, in[0], STDIN_FILENO);
-    ::posix_spawn_file_actions_adddup2(&actions, out[1], STDOUT_FILENO);
-    const char* path = PAGESCAN_BENCH_TARGET;
-    char* argv[] = {const_cast<char*>(path), nullptr};
-    const int err = ::posix_spawn(&pid_, path, &actions, nullptr, argv, environ);
-    ::posix_spawn_file_actions_destroy(&actions);
-    ::close(in[0]);
-    ::close(out[1]);
-    if (err != 0) die(std::string("posix_spawn ") + path + ": " + std::strerror(err));
-    to_ = in[1];
-    from_ = out[0];
-    // "ready <pid> <address> <bytes>\n", read a byte at a time: binary replies follow.
-    std::string line;
-    char c = 0;
-    while (::read(from_, &c, 1) == 1 && c != '\n') line += c;
+  Target() : child_(PAGESCAN_BENCH_TARGET) {
+    if (child_.pid() <= 0) die(child_.error());
+    // "ready <pid> <address> <bytes>": binary replies follow.
+    const std::string line = child_.read_line();
     int pid = 0;
     unsigned long long address = 0, bytes = 0;
     if (std::sscanf(line.c_str(), "ready %d %llx %llu", &pid, &address, &bytes) != 3 ||
-        pid != pid_ || bytes != kBytes) {
+        pid != child_.pid() || bytes != kBytes) {
       die("bench_target did not start: '" + line + "'");
     }
     base_ = address;
   }
-  ~Target() {
-    ::close(to_);  // end of input: it exits
-    int status = 0;
-    while (::waitpid(pid_, &status, 0) < 0 && errno == EINTR) {
-    }
-    ::close(from_);
-  }
-  Target(const Target&) = delete;
-  Target& operator=(const Target&) = delete;
 
-  pid_t pid() const { return pid_; }
+  pid_t pid() const { return child_.pid(); }
   std::uint64_t base() const { return base_; }
 
   void send(Op op, std::uint32_t count, std::uint64_t arg,
             const std::vector<std::uint32_t>& pages = {}) {
     const Command c{op, count, arg};
-    put(&c, sizeof c);
-    if (!pages.empty()) put(pages.data(), pages.size() * sizeof pages[0]);
+    if (!child_.write_all(&c, sizeof c) ||
+        (!pages.empty() && !child_.write_all(pages.data(), pages.size() * sizeof pages[0]))) {
+      die("writing to bench_target failed");
+    }
   }
   Reply reply() {
     Reply r;
-    auto* p = reinterpret_cast<char*>(&r);
-    for (std::size_t got = 0; got < sizeof r;) {
-      const ssize_t n = ::read(from_, p + got, sizeof r - got);
-      if (n < 0 && errno == EINTR) continue;
-      if (n <= 0) die("bench_target stopped answering");
-      got += static_cast<std::size_t>(n);
-    }
+    if (!child_.read_exactly(&r, sizeof r)) die("bench_target stopped answering");
     return r;
   }
 
  private:
-  void put(const void* data, std::size_t bytes) {
-    const auto* p = static_cast<const char*>(data);
-    for (std::size_t sent = 0; sent < bytes;) {
-      const ssize_t n = ::write(to_, p + sent, bytes - sent);
-      if (n < 0 && errno == EINTR) continue;
-      if (n <= 0) die("writing to bench_target failed");
-      sent += static_cast<std::size_t>(n);
-    }
-  }
-  pid_t pid_ = -1;
-  int to_ = -1, from_ = -1;
+  PipedChild child_;
   std::uint64_t base_ = 0;
 };
 

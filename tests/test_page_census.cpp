@@ -14,6 +14,7 @@
 #include <utility>
 #include <vector>
 
+#include "census/census_runs.hpp"
 #include "pagescan/page_census.hpp"
 #include "proc/maps.hpp"
 #include "support/census_target.hpp"
@@ -173,6 +174,66 @@ TEST_F(PageCensusTest, TheWholeProcessAddsUpToItsMappings) {
   for (PageState state : kAllPageStates) counted += census.total(state);
   EXPECT_EQ(counted, before) << describe(census);
   EXPECT_GE(census.at(MappingKind::anon, PageState::untouched), kCensusUntouchedPages * kPage);
+}
+
+// A whole-process census joins mappings into runs across gaps and FILE boundaries
+// (census_runs.hpp); a census of each mapping on its own (a partial census never joins
+// across mappings) must add up to the same cells.
+TEST_F(PageCensusTest, JoinedRunsCountWhatACallPerMappingCounts) {
+  CensusTarget t("parts", dir_ / "data");
+  ASSERT_EQ(t.error(), "");
+  auto process = Process::attach(t.pid());
+  ASSERT_TRUE(process);
+  auto vmas = proc::read_vmas(t.pid(), false);
+  ASSERT_TRUE(vmas);
+  auto whole = take_census(*process);
+  ASSERT_TRUE(whole) << whole.error().message();
+  PageCensus each;
+  for (const proc::Vma& v : *vmas) {
+    const Range range{v.start, v.end};
+    CensusOptions options;
+    options.ranges = std::span(&range, 1);
+    auto one = take_census(*process, options);
+    ASSERT_TRUE(one) << one.error().message();
+    each.add(*one);
+  }
+  ASSERT_EQ(proc::read_vmas(t.pid(), false)->size(), vmas->size()) << "the mappings moved";
+  // The stack may differ by a page a deeper call of the target reached: compare the rest.
+  for (PageState state : kAllPageStates) each.at(MappingKind::stack, state) = 0;
+  PageCensus joined = *whole;
+  for (PageState state : kAllPageStates) joined.at(MappingKind::stack, state) = 0;
+  EXPECT_EQ(describe(joined), describe(each));
+  EXPECT_LT(whole->kernel_calls, each.kernel_calls) << "no run joined two mappings";
+}
+
+// A small anonymous mapping right below a private file mapping starts a run that turns
+// to asking FILE when it reaches the file (census_runs.hpp): one call, and the file's
+// pages still counted as file, as a census of each part on its own counts them.
+TEST_F(PageCensusTest, ASmallAnonymousMappingJoinsTheFileMappingAboveIt) {
+  CensusTarget t("parts", dir_ / "data");
+  ASSERT_EQ(t.error(), "");
+  const Range below = range_of(t.parts().at("swapped")), file = range_of(t.parts().at("file"));
+  // census_target maps its parts in turn, each below the last: swapped right below file.
+  ASSERT_EQ(below.second, file.first) << "census_target's layout changed";
+  ASSERT_LE(below.second - below.first, census::kSmallSpanBytes);
+  auto process = Process::attach(t.pid());
+  ASSERT_TRUE(process);
+  CensusOptions options;
+  options.walk = CensusWalk::sparse;
+  const std::vector<Range> both = {below, file};
+  options.ranges = both;
+  auto joined = take_census(*process, options);
+  ASSERT_TRUE(joined) << joined.error().message();
+  EXPECT_EQ(joined->kernel_calls, 1u);
+  PageCensus each;
+  for (const Range& part : both) {
+    options.ranges = std::span(&part, 1);
+    auto one = take_census(*process, options);
+    ASSERT_TRUE(one) << one.error().message();
+    each.add(*one);
+  }
+  EXPECT_EQ(describe(*joined), describe(each));
+  EXPECT_EQ(joined->at(file_kind(dir_.path()), PageState::file), kCensusFilePages * kPage);
 }
 
 // The exporter's end-to-end test compares the process with its blank twin: the twin must

@@ -104,15 +104,17 @@ enum class CensusWalk {
 
 // How much one kernel call may walk. A call's cost is the page-table entries it visits:
 // those it reports (bounded by max_pages), and those it passes over (bounded by the
-// address space the call covers). Holes without page tables are skipped per PMD or PUD,
-// nearly free, when the call does not report them. So the first call over a run of
-// adjacent mappings covers 2 MiB (it tells the memory's density for a few microseconds),
-// and each call after it twice the last call's range (up to max_grown_range_bytes) when
-// that call took under 25 µs and stopped at its end, else max_range_bytes (wall time: a
-// preempted call only keeps the steps short). An ASan shadow reservation of 20 TiB then
-// costs about 20 000 calls instead of 330 000, while any call stays within 1 GiB of empty
-// entries passed over (about 0.5 ms) and max_pages reported ones (about 0.3 ms at the
-// default).
+// mapped bytes the call covers). Holes without page tables are skipped per PMD or PUD,
+// nearly free, when the call does not report them, and unmapped address space costs
+// nothing. Mappings are scanned in runs (mappings that ask the same, with nothing costly
+// between them: a small process's dozens of mappings take a few calls, not one each).
+// The first call of a run covers 2 MiB of its mappings (it tells the memory's density
+// for a few microseconds), and each call after it twice the last call's (up to
+// max_grown_range_bytes) when that call took under 25 µs and stopped at its end, else
+// max_range_bytes (wall time: a preempted call only keeps the steps short). An ASan
+// shadow reservation of 20 TiB then costs about 20 000 calls instead of 330 000, while
+// any call stays within 1 GiB of empty entries passed over (about 0.5 ms) and max_pages
+// reported ones (about 0.3 ms at the default).
 struct CensusOptions {
   std::uint64_t max_range_bytes = 64ull << 20;
   std::uint64_t max_grown_range_bytes = 1ull << 30;

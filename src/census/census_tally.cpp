@@ -79,12 +79,15 @@ PageState Tally::left_state(const KindSpan& span, Left left) const {
   return span.all_file ? PageState::file : PageState::present;
 }
 
-void Tally::cover(std::uint64_t from, std::uint64_t to, Left left) {
-  if (left == Left::untouched) return;  // where every page already is
+std::uint64_t Tally::cover(std::uint64_t from, std::uint64_t to, Left left) {
+  std::uint64_t covered = 0;
   each_overlap(from, to, [&](const KindSpan& span, std::uint64_t bytes) {
+    covered += bytes;
+    if (left == Left::untouched) return;  // where every page already is
     census_.at(span.kind, PageState::untouched) -= bytes;
     census_.at(span.kind, left_state(span, left)) += bytes;
   });
+  return covered;
 }
 
 void Tally::add(const PageRegion& region, Left left) {

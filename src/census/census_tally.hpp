@@ -47,8 +47,9 @@ class Tally {
  public:
   // Every span's bytes start untouched.
   Tally(const std::vector<KindSpan>& spans, PageCensus& census);
-  // A call covered [from, to) and left what it did not report as `left`.
-  void cover(std::uint64_t from, std::uint64_t to, Left left);
+  // A call covered [from, to) and left what it did not report as `left`; the bytes of
+  // the spans in [from, to) (the rest is unmapped, or mappings the census leaves out).
+  std::uint64_t cover(std::uint64_t from, std::uint64_t to, Left left);
   // One of its regions: its pages move from what the call left to their state.
   void add(const PageRegion& region, Left left);
 

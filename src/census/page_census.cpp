@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "backend.hpp"
+#include "census/census_runs.hpp"
 #include "census/census_tally.hpp"
 #include "feature_probes.hpp"
 #include "kernel/pagemap_scan.hpp"
@@ -192,28 +193,29 @@ Result<PageCensus> take_census(const Process& process, const CensusOptions& opti
     const bool cut = count == buffer.size() || (options.max_pages && pages >= options.max_pages);
     const std::uint64_t resume = cut && count ? buffer[count - 1].end : stop;
     const census::Left left = dense ? census::Left::plain_present : census::Left::untouched;
-    tally.cover(from, resume, left);
+    const std::uint64_t covered = tally.cover(from, resume, left) / f.page_size;
     for (std::size_t i = 0; i < count; ++i) tally.add(buffer[i], left);
-    const std::uint64_t covered = (resume - from) / f.page_size;
     return Call{resume, cut, wall_ns, 2 * pages > covered};
   };
   bool dense = options.walk == CensusWalk::dense;
-  // Adjacent spans that ask the same are scanned as one address range, in steps.
-  for (std::size_t i = 0; i < spans.size();) {
-    const std::uint64_t start = spans[i].start;
-    const bool file_matters = spans[i].file_matters;
-    std::uint64_t end = spans[i].end;
-    for (++i; i < spans.size() && spans[i].start == end && spans[i].file_matters == file_matters;
-         ++i) {
-      end = spans[i].end;
-    }
+  // The mappings that are not spans, for the runs to know which gaps are free to cross:
+  // in a census of the whole process, those the census leaves out.
+  std::vector<std::pair<std::uint64_t, std::uint64_t>> uncounted;
+  for (const proc::Vma& v : *vmas) {
+    auto at = std::lower_bound(
+        spans.begin(), spans.end(), v.start,
+        [](const census::KindSpan& span, std::uint64_t start) { return span.start < start; });
+    if (at == spans.end() || at->start != v.start) uncounted.emplace_back(v.start, v.end);
+  }
+  for (const census::Run& run : census::plan_runs(spans, options.ranges.empty(), uncounted)) {
+    const std::uint64_t end = spans[run.last - 1].end;
     // The first call of a run covers one PMD: it tells the memory's density (which walk is
     // cheaper) for a few microseconds, where a first step of max_range_bytes could report
     // max_pages pages (about 0.2 ms) before the walk turns dense.
     std::uint64_t step = std::min<std::uint64_t>(base_step, 2u << 20);
-    for (std::uint64_t from = start; from < end;) {
-      const std::uint64_t stop = end - from > step ? from + step : end;
-      auto done = call(from, stop, file_matters, dense);
+    for (std::uint64_t from = spans[run.first].start; from < end;) {
+      const std::uint64_t stop = census::stop_after(spans, run, from, step);
+      auto done = call(from, stop, run.ask_file, dense);
       if (!done) return done.error().with_context(context);
       from = std::max(done->resume, from + f.page_size);
       step = !done->cut && done->wall_ns < kCheapCallNs ? std::min(2 * step, top_step) : base_step;

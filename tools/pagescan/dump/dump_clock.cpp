@@ -1,10 +1,7 @@
 #include "dump/dump_clock.hpp"
 
 #include <poll.h>
-#include <signal.h>
-#include <sys/signalfd.h>
 #include <sys/syscall.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -12,51 +9,31 @@
 
 namespace pagescan::cli {
 
-namespace {
-
-std::uint64_t now_ns() {
-  timespec ts{};
-  ::clock_gettime(CLOCK_MONOTONIC, &ts);
-  return static_cast<std::uint64_t>(ts.tv_sec) * 1'000'000'000u +
-         static_cast<std::uint64_t>(ts.tv_nsec);
-}
-
-}  // namespace
-
-DumpClock::DumpClock(pid_t pid, double seconds) : seconds_(seconds), start_ns_(now_ns()) {
-  sigset_t set;
-  sigemptyset(&set);
-  sigaddset(&set, SIGINT);
-  sigaddset(&set, SIGTERM);
-  if (::sigprocmask(SIG_BLOCK, &set, nullptr) != 0) return;
-  signal_fd_ = ::signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
+DumpClock::DumpClock(pid_t pid, double seconds) : seconds_(seconds), start_ns_(monotonic_ns()) {
   // Without a pidfd (a kernel before 5.3) an exit shows as the next dump's failure.
   pid_fd_ = static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
 }
 
 DumpClock::~DumpClock() {
-  if (signal_fd_ >= 0) ::close(signal_fd_);
   if (pid_fd_ >= 0) ::close(pid_fd_);
 }
 
 bool DumpClock::signalled() {
-  signalfd_siginfo info{};
-  return signal_fd_ >= 0 && ::read(signal_fd_, &info, sizeof info) == sizeof info;
+  return signals_.take() != 0;
 }
 
 DumpWake DumpClock::wait_for(std::uint64_t number) {
   for (;;) {
     const auto interval_ns = static_cast<std::uint64_t>(seconds_ * 1e9);
     const std::uint64_t due = start_ns_ + (number - 1 + skipped_) * interval_ns;
-    const std::uint64_t now = now_ns();
+    const std::uint64_t now = monotonic_ns();
     if (now >= due) {
       // Late: the intervals that passed during a slow dump are skipped, not caught up.
       skipped_ += (now - due) / std::max<std::uint64_t>(interval_ns, 1);
       return DumpWake::due;
     }
-    const int timeout =
-        static_cast<int>(std::min<std::uint64_t>((due - now + 999'999) / 1'000'000, 86'400'000));
-    pollfd fds[2] = {{signal_fd_, POLLIN, 0}, {pid_fd_, POLLIN, 0}};
+    const int timeout = poll_timeout_until(due, now);
+    pollfd fds[2] = {{signals_.fd(), POLLIN, 0}, {pid_fd_, POLLIN, 0}};
     const int ready = ::poll(fds, pid_fd_ >= 0 ? 2 : 1, timeout);
     if (ready < 0 && errno != EINTR) return DumpWake::signal;  // cannot wait: end as if asked
     if (ready <= 0) continue;

@@ -8,6 +8,8 @@
 
 #include <cstdint>
 
+#include "cli/stop_signals.hpp"
+
 namespace pagescan::cli {
 
 enum class DumpWake {
@@ -24,7 +26,7 @@ class DumpClock {
   DumpClock& operator=(const DumpClock&) = delete;
 
   // False when the signals could not be set up (errno says why).
-  bool ready() const { return signal_fd_ >= 0; }
+  bool ready() const { return signals_.ready(); }
   // Waits for dump `number` (2, 3, ...): due at start + (number - 1) * seconds, or at
   // once when that time has passed (a dump slower than the interval is not followed by
   // a burst to catch up: the next is due an interval after it).
@@ -36,7 +38,7 @@ class DumpClock {
   double seconds_;
   std::uint64_t start_ns_ = 0;
   std::uint64_t skipped_ = 0;  // intervals skipped after slow dumps
-  int signal_fd_ = -1;
+  StopSignals signals_;
   int pid_fd_ = -1;
 };
 

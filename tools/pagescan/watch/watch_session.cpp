@@ -3,7 +3,6 @@
 
 #include <poll.h>
 #include <signal.h>
-#include <sys/signalfd.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -17,17 +16,11 @@
 
 #include "cli/proc_text.hpp"
 #include "cli/standard_output.hpp"
+#include "cli/stop_signals.hpp"
 
 namespace pagescan::cli {
 
 namespace {
-
-std::uint64_t now_ns() {
-  timespec ts{};
-  ::clock_gettime(CLOCK_MONOTONIC, &ts);
-  return static_cast<std::uint64_t>(ts.tv_sec) * 1'000'000'000u +
-         static_cast<std::uint64_t>(ts.tv_nsec);
-}
 
 // Sorts and joins touching ranges.
 std::vector<PageRange> coalesce(std::vector<PageRange> ranges) {
@@ -139,25 +132,13 @@ std::string end_reason(pid_t pid, WatchEnd end) {
   return WIFSIGNALED(status) ? "killed" : "exited";
 }
 
-Pacer::Pacer(Mode mode, double seconds) : mode_(mode), seconds_(seconds), start_ns_(now_ns()) {
-  // Blocked until pagescan exits (never unblocked: a second Ctrl-C pending then would
-  // kill it before the ended line and the final flush).
-  sigset_t set;
-  sigemptyset(&set);
-  sigaddset(&set, SIGINT);
-  sigaddset(&set, SIGTERM);
-  if (::sigprocmask(SIG_BLOCK, &set, nullptr) == 0) {
-    signal_fd_ = ::signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
-  }
+Pacer::Pacer(Mode mode, double seconds)
+    : mode_(mode), seconds_(seconds), start_ns_(monotonic_ns()) {
   // Stdin is left alone by interval rounds, and keys come only from a terminal (/dev/null
   // or a pipe on stdin would wake every poll).
   if (mode_ == Mode::interval || (mode_ == Mode::keys && !::isatty(STDIN_FILENO))) {
     stdin_ended_ = true;
   }
-}
-
-Pacer::~Pacer() {
-  if (signal_fd_ >= 0) ::close(signal_fd_);
 }
 
 Wake Pacer::wait() {
@@ -175,7 +156,7 @@ Wake Pacer::wait() {
     if (mode_ != Mode::stdin_lines) {
       deadline =
           start_ns_ + static_cast<std::uint64_t>(static_cast<double>(ticks_ + 1) * seconds_ * 1e9);
-      const std::uint64_t now = now_ns();
+      const std::uint64_t now = monotonic_ns();
       if (now >= deadline) {
         // A round slower than the interval: the next one is the next whole interval.
         ticks_ = std::max<std::uint64_t>(
@@ -183,20 +164,16 @@ Wake Pacer::wait() {
             static_cast<std::uint64_t>(static_cast<double>(now - start_ns_) / (seconds_ * 1e9)));
         return Wake::round;
       }
-      timeout = static_cast<int>(
-          std::min<std::uint64_t>((deadline - now + 999'999) / 1'000'000, 86'400'000));
+      timeout = poll_timeout_until(deadline, now);
     }
-    pollfd fds[2] = {{signal_fd_, POLLIN, 0}, {STDIN_FILENO, POLLIN, 0}};
+    pollfd fds[2] = {{signals_.fd(), POLLIN, 0}, {STDIN_FILENO, POLLIN, 0}};
     const nfds_t count = stdin_ended_ ? 1 : 2;
     int ready = ::poll(fds, count, timeout);
     if (ready < 0 && errno != EINTR) return Wake::signal;  // cannot wait: end as if asked
     if (ready <= 0) continue;
     if (fds[0].revents & POLLIN) {
-      signalfd_siginfo info{};
-      if (::read(signal_fd_, &info, sizeof info) == sizeof info) {
-        signal_ = static_cast<int>(info.ssi_signo);
-        return Wake::signal;
-      }
+      signal_ = signals_.take();
+      if (signal_ != 0) return Wake::signal;
     }
     if (count == 2 && fds[1].revents) {
       char buffer[4096];

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "cli/arguments.hpp"
+#include "cli/stop_signals.hpp"
 #include "pagescan/memory_map.hpp"
 #include "pagescan/process_watch.hpp"
 
@@ -80,12 +81,9 @@ class Pacer {
   // stdin_lines: one round per line on stdin; keys: every `seconds`, and a key typed on
   // stdin (a terminal in raw mode) wakes it early.
   Pacer(Mode mode, double seconds);
-  ~Pacer();
-  Pacer(const Pacer&) = delete;
-  Pacer& operator=(const Pacer&) = delete;
 
   // False when the signals could not be set up (errno says why).
-  bool ready() const { return signal_fd_ >= 0; }
+  bool ready() const { return signals_.ready(); }
   Wake wait();
   char key() const { return key_; }
   // The signal that ended the wait (SIGINT, SIGTERM), 0 otherwise.
@@ -94,7 +92,7 @@ class Pacer {
  private:
   Mode mode_;
   double seconds_;
-  int signal_fd_ = -1;
+  StopSignals signals_;
   std::uint64_t ticks_ = 0;
   std::uint64_t start_ns_ = 0;
   std::size_t pending_lines_ = 0;  // lines read but not yet turned into rounds

@@ -1,9 +1,9 @@
 // The page census (pagescan/page_census.hpp): the VMAs from /proc/PID/maps, then
-// PAGEMAP_SCAN calls over their spans in steps of at most max_grown_range_bytes, each
-// asking for the occupied entries (sparse) or for every page but the plain present ones
-// (dense), whichever the call before found fewer; the tally (census_tally.hpp) splits
-// each region's bytes at the VMAs it covers, and counts what a call did not report as
-// untouched or present accordingly.
+// PAGEMAP_SCAN calls over runs of their spans (census_runs.hpp) in steps of at most
+// max_grown_range_bytes of mapped bytes, each asking for the occupied entries (sparse)
+// or for every page but the plain present ones (dense), whichever the call before found
+// fewer; the tally (census_tally.hpp) splits each region's bytes at the VMAs it covers,
+// and counts what a call did not report as untouched or present accordingly.
 #include "pagescan/page_census.hpp"
 
 #include <time.h>

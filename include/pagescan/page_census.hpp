@@ -90,8 +90,8 @@ struct PageCensus {
 // kernel spends most of a call on the entries it reports (about 10 ns each on the bench
 // machine, docs/benchmarks.md) and little on those it passes over (about 2 ns).
 enum class CensusWalk {
-  // Each call asks for the fewer entries, judged by the call before it: sparse after a
-  // call whose memory was mostly empty, dense after one whose memory was mostly present.
+  // Each call asks for the fewer entries, judged by the call before it: when more than
+  // half of the pages a call covered were reported, the next call uses the other request.
   adaptive,
   // Present and swapped entries are reported; what is left is untouched. Cheap where most
   // of the address space is empty: reservations, sanitizer shadow.

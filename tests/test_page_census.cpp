@@ -69,6 +69,19 @@ PageCensus census_of(pid_t pid, std::span<const Range> ranges) {
   EXPECT_EQ(describe(adaptive), describe(sparse)) << "the adaptive walk differs";
   return sparse;
 }
+// The census of each range on its own (a census of one range never joins it with
+// another in a run), added up.
+PageCensus each_range_alone(const Process& process, const std::vector<Range>& ranges,
+                            CensusOptions options) {
+  PageCensus sum;
+  for (const Range& range : ranges) {
+    options.ranges = std::span(&range, 1);
+    auto one = take_census(process, options);
+    EXPECT_TRUE(one) << one.error().message();
+    if (one) sum.add(*one);
+  }
+  return sum;
+}
 PageCensus census_of(pid_t pid, const CensusTarget::Part& part) {
   const Range range = range_of(part);
   return census_of(pid, std::span(&range, 1));
@@ -188,15 +201,9 @@ TEST_F(PageCensusTest, JoinedRunsCountWhatACallPerMappingCounts) {
   ASSERT_TRUE(vmas);
   auto whole = take_census(*process);
   ASSERT_TRUE(whole) << whole.error().message();
-  PageCensus each;
-  for (const proc::Vma& v : *vmas) {
-    const Range range{v.start, v.end};
-    CensusOptions options;
-    options.ranges = std::span(&range, 1);
-    auto one = take_census(*process, options);
-    ASSERT_TRUE(one) << one.error().message();
-    each.add(*one);
-  }
+  std::vector<Range> mappings;
+  for (const proc::Vma& v : *vmas) mappings.emplace_back(v.start, v.end);
+  PageCensus each = each_range_alone(*process, mappings, {});
   ASSERT_EQ(proc::read_vmas(t.pid(), false)->size(), vmas->size()) << "the mappings moved";
   // The stack may differ by a page a deeper call of the target reached: compare the rest.
   for (PageState state : kAllPageStates) each.at(MappingKind::stack, state) = 0;
@@ -225,13 +232,7 @@ TEST_F(PageCensusTest, ASmallAnonymousMappingJoinsTheFileMappingAboveIt) {
   auto joined = take_census(*process, options);
   ASSERT_TRUE(joined) << joined.error().message();
   EXPECT_EQ(joined->kernel_calls, 1u);
-  PageCensus each;
-  for (const Range& part : both) {
-    options.ranges = std::span(&part, 1);
-    auto one = take_census(*process, options);
-    ASSERT_TRUE(one) << one.error().message();
-    each.add(*one);
-  }
+  const PageCensus each = each_range_alone(*process, both, options);
   EXPECT_EQ(describe(*joined), describe(each));
   EXPECT_EQ(joined->at(file_kind(dir_.path()), PageState::file), kCensusFilePages * kPage);
 }

@@ -198,16 +198,19 @@ Result<PageCensus> take_census(const Process& process, const CensusOptions& opti
     return Call{resume, cut, wall_ns, 2 * pages > covered};
   };
   bool dense = options.walk == CensusWalk::dense;
-  // The mappings that are not spans, for the runs to know which gaps are free to cross:
-  // in a census of the whole process, those the census leaves out.
+  // In a census of the whole process the runs cross gaps, and need the mappings that are
+  // not spans (those the census leaves out) to know which gaps are free to cross.
+  const bool whole_process = options.ranges.empty();
   std::vector<std::pair<std::uint64_t, std::uint64_t>> uncounted;
-  for (const proc::Vma& v : *vmas) {
-    auto at = std::lower_bound(
-        spans.begin(), spans.end(), v.start,
-        [](const census::KindSpan& span, std::uint64_t start) { return span.start < start; });
-    if (at == spans.end() || at->start != v.start) uncounted.emplace_back(v.start, v.end);
+  if (whole_process) {
+    for (const proc::Vma& v : *vmas) {
+      auto at = std::lower_bound(
+          spans.begin(), spans.end(), v.start,
+          [](const census::KindSpan& span, std::uint64_t start) { return span.start < start; });
+      if (at == spans.end() || at->start != v.start) uncounted.emplace_back(v.start, v.end);
+    }
   }
-  for (const census::Run& run : census::plan_runs(spans, options.ranges.empty(), uncounted)) {
+  for (const census::Run& run : census::plan_runs(spans, whole_process, uncounted)) {
     const std::uint64_t end = spans[run.last - 1].end;
     // The first call of a run covers one PMD: it tells the memory's density (which walk is
     // cheaper) for a few microseconds, where a first step of max_range_bytes could report
